@@ -1,0 +1,136 @@
+//! Request extractors: bearer authentication and strict JSON bodies.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use skyhook_domain::model::Application;
+use skyhook_store::TokenScope;
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::{ApiError, FieldError};
+
+/// SHA-256 of a token, hex: what the store keeps instead of the token.
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Auth(pub TokenScope);
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", detail)
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+        let hash = hash_token(token);
+        if let Some(admin) = &state.admin_hash
+            && bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))
+        {
+            return Ok(Self(TokenScope::Admin));
+        }
+        match state.store.find_token(&hash).await? {
+            Some(scope) => Ok(Self(scope)),
+            None => Err(unauthorized("invalid token")),
+        }
+    }
+}
+
+impl Auth {
+    /// Whether the caller may see application `app_id`.
+    pub fn may_see(&self, app_id: &str) -> bool {
+        match &self.0 {
+            TokenScope::Admin => true,
+            TokenScope::App(id) => id == app_id,
+        }
+    }
+
+    /// Refuses application tokens.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self.0 {
+            TokenScope::Admin => Ok(()),
+            TokenScope::App(_) => Err(ApiError::forbidden("this needs an admin token")),
+        }
+    }
+
+    /// The application `id_or_uid` if it exists and the caller may see it; 404 otherwise,
+    /// so an application token learns nothing about other applications.
+    pub async fn app(&self, state: &AppState, id_or_uid: &str) -> Result<Application, ApiError> {
+        match state.store.get_app(id_or_uid).await? {
+            Some(app) if self.may_see(&app.id) => Ok(app),
+            _ => Err(ApiError::not_found("application")),
+        }
+    }
+}
+
+/// A JSON body parsed strictly: 400 for malformed JSON, 422 naming the field for a
+/// schema violation, 413 beyond the size limit.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        // The payload limit applies to the payload; the envelope gets some room.
+        let limit = state.config.max_payload_bytes + 64 * 1024;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the request body exceeds {limit} bytes"),
+                )
+            })?;
+        parse_json(&bytes).map(Body)
+    }
+}
+
+/// Parses `bytes` as `T` with the error rules of [`Body`].
+pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("malformed JSON: {inner}"),
+            );
+        }
+        let mut loc = vec!["body".to_string()];
+        loc.extend(
+            e.path()
+                .to_string()
+                .split('.')
+                .filter(|s| !s.is_empty() && *s != "?")
+                .map(str::to_string),
+        );
+        ApiError::Validation(vec![FieldError {
+            loc,
+            msg: inner.to_string(),
+            kind: "type_error".into(),
+        }])
+    })
+}

@@ -1,0 +1,67 @@
+//! Skyhook's HTTP API: the Svix-compatible management API.
+//!
+//! # Layout
+//! - [`error`]: `ApiError`, the one error type of this layer, rendered as `{"code","detail"}`
+//!   or as a 422 validation list.
+//! - `extract`: request extractors: bearer authentication and strict JSON bodies.
+//! - `dto`: the JSON shapes of the Svix API (camelCase) and their conversions.
+//! - `pagination`: `limit`/`iterator`/`order` and `ListResponse`.
+//! - `idempotency`: replaying the first answer to a repeated `idempotency-key`.
+//! - `routes`: one module per resource.
+
+use std::sync::Arc;
+
+use axum::Router;
+use skyhook_store::Store;
+use tokio::sync::Notify;
+
+mod dto;
+pub mod error;
+mod extract;
+mod idempotency;
+mod pagination;
+mod routes;
+mod validate;
+
+pub use extract::hash_token;
+
+/// Settings of the API layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Base of `projectUrl` and links.
+    pub public_url: String,
+    /// Larger message payloads are refused with 413.
+    pub max_payload_bytes: usize,
+    /// Refuse `http://` endpoint URLs.
+    pub https_only: bool,
+    /// The admin token given in the settings (compared by hash), if any.
+    pub admin_token: Option<String>,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: Arc<ApiConfig>,
+    /// Poked after a message is committed so the delivery workers start at once.
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) admin_hash: Option<String>,
+}
+
+impl AppState {
+    /// State over `store`; `wake` is the delivery workers' wake-up handle.
+    pub fn new(store: Arc<dyn Store>, config: ApiConfig, wake: Arc<Notify>) -> Self {
+        let admin_hash = config.admin_token.as_deref().map(hash_token);
+        Self {
+            store,
+            config: Arc::new(config),
+            wake,
+            admin_hash,
+        }
+    }
+}
+
+/// The whole API router.
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}

@@ -1,0 +1,180 @@
+//! `/api/v1/app`: applications (projects).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use skyhook_domain::clock::now_ms;
+use skyhook_domain::ids;
+use skyhook_domain::model::Application;
+use skyhook_store::TokenScope;
+
+use crate::AppState;
+use crate::dto::{ApplicationIn, ApplicationOut, ApplicationPatch};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Body};
+use crate::pagination::{ListQuery, ListResponse, respond};
+use crate::validate;
+
+#[derive(Deserialize, Default)]
+pub struct CreateQuery {
+    get_or_create: Option<bool>,
+    get_if_exists: Option<bool>,
+}
+
+fn check(input: &ApplicationIn) -> ApiResult<()> {
+    if input.name.trim().is_empty() {
+        return Err(ApiError::field("name", "must not be empty"));
+    }
+    if let Some(uid) = &input.uid {
+        validate::uid(ids::APP, uid)?;
+    }
+    Ok(())
+}
+
+/// A new application from `input`; used by `POST /app` and by messages that create theirs.
+pub(crate) async fn create_app(state: &AppState, input: ApplicationIn) -> ApiResult<Application> {
+    check(&input)?;
+    let now = now_ms();
+    let app = Application {
+        id: ids::new_id(ids::APP, now),
+        uid: input.uid,
+        name: input.name,
+        throttle_rate: input.throttle_rate,
+        metadata: input.metadata.unwrap_or_default(),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_app(&app).await.map_err(|e| match e {
+        skyhook_store::StoreError::Conflict(_) => {
+            ApiError::conflict("an application with this uid already exists")
+        }
+        other => other.into(),
+    })?;
+    Ok(app)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
+    let page = q.page(false)?;
+    let only = match &auth.0 {
+        TokenScope::Admin => None,
+        TokenScope::App(id) => Some(id.as_str()),
+    };
+    let rows = state.store.list_apps(&page, only).await?;
+    Ok(Json(respond(
+        &page,
+        rows,
+        |a| a.id.clone(),
+        ApplicationOut::from,
+    )))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<CreateQuery>,
+    Body(input): Body<ApplicationIn>,
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
+    if q.get_or_create.or(q.get_if_exists).unwrap_or(false)
+        && let Some(uid) = &input.uid
+        && let Some(existing) = state.store.get_app(uid).await?
+    {
+        return if auth.may_see(&existing.id) {
+            Ok((StatusCode::OK, Json(existing.into())))
+        } else {
+            Err(ApiError::conflict(
+                "an application with this uid already exists",
+            ))
+        };
+    }
+    auth.require_admin()?;
+    let app = create_app(&state, input).await?;
+    Ok((StatusCode::CREATED, Json(app.into())))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+) -> ApiResult<Json<ApplicationOut>> {
+    Ok(Json(auth.app(&state, &app_id).await?.into()))
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+    Body(input): Body<ApplicationIn>,
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
+    check(&input)?;
+    match auth.app(&state, &app_id).await {
+        Ok(mut app) => {
+            app.name = input.name;
+            app.uid = input.uid;
+            app.throttle_rate = input.throttle_rate;
+            app.metadata = input.metadata.unwrap_or_default();
+            app.updated_at = now_ms();
+            state.store.update_app(&app).await?;
+            Ok((StatusCode::OK, Json(app.into())))
+        }
+        // PUT on a uid that does not exist yet creates it (Svix upsert).
+        Err(_) if !ids::is_id(ids::APP, &app_id) => {
+            auth.require_admin()?;
+            let uid = input.uid.clone().unwrap_or(app_id);
+            let app = create_app(
+                &state,
+                ApplicationIn {
+                    uid: Some(uid),
+                    ..input
+                },
+            )
+            .await?;
+            Ok((StatusCode::CREATED, Json(app.into())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+    Body(input): Body<ApplicationPatch>,
+) -> ApiResult<Json<ApplicationOut>> {
+    let mut app = auth.app(&state, &app_id).await?;
+    if let Some(name) = input.name {
+        app.name = name;
+    }
+    if let Some(uid) = input.uid {
+        app.uid = uid;
+    }
+    if let Some(rate) = input.throttle_rate {
+        app.throttle_rate = rate;
+    }
+    if let Some(metadata) = input.metadata {
+        app.metadata = metadata;
+    }
+    check(&ApplicationIn {
+        name: app.name.clone(),
+        uid: app.uid.clone(),
+        throttle_rate: None,
+        metadata: None,
+    })?;
+    app.updated_at = now_ms();
+    state.store.update_app(&app).await?;
+    Ok(Json(app.into()))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(app_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let app = auth.app(&state, &app_id).await?;
+    state.store.delete_app(&app.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

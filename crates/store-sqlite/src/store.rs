@@ -1,0 +1,686 @@
+//! `impl Store for SqliteStore`.
+
+use async_trait::async_trait;
+use rand::Rng;
+use skyhook_domain::clock::Millis;
+use skyhook_domain::model::{
+    Application, Attempt, DeliveryStatus, Destination, Endpoint, EndpointStats, EventType, Message,
+};
+use skyhook_domain::routing;
+use skyhook_store::{
+    AttemptFilter, Claim, IdempotentResponse, MessageFilter, Outcome, Page, Result, Store,
+    StoreError, TokenScope,
+};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Arguments, AssertSqlSafe, Row};
+
+use crate::page::keyset;
+use crate::rows::{self, APP_COLS, ATTEMPT_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS};
+use crate::{SqliteStore, map_err};
+
+/// A value bound into a dynamically built query.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}
+
+const DESTINATION_COLS: &str =
+    "d.endpoint_id AS d_endpoint_id, d.status AS d_status, d.run_at AS d_run_at";
+
+impl SqliteStore {
+    /// Runs a list query `sql` (ending in a WHERE clause) with keyset paging on `col`.
+    async fn list<T>(
+        &self,
+        sql: &str,
+        binds: Vec<Bind>,
+        col: &str,
+        page: &Page,
+        map: impl Fn(&SqliteRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let ks = keyset(col, page);
+        let mut args = SqliteArguments::default();
+        for b in binds.into_iter().chain(ks.cursor.map(Bind::Text)) {
+            match b {
+                Bind::Text(s) => args.add(s),
+                Bind::Int(i) => args.add(i),
+            }
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        }
+        let full = format!("{sql}{}", ks.sql);
+        let rows = sqlx::query_with(AssertSqlSafe(full), args)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        let mut out = rows.iter().map(map).collect::<Result<Vec<_>>>()?;
+        if ks.reversed {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    async fn fetch_app(&self, id_or_uid: &str) -> Result<Option<Application>> {
+        let sql = format!("SELECT {APP_COLS} FROM applications WHERE id = ?1 OR uid = ?1 LIMIT 1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id_or_uid)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::application).transpose()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_token(&self, hash: &str, scope: &TokenScope) -> Result<()> {
+        let app = match scope {
+            TokenScope::Admin => None,
+            TokenScope::App(id) => Some(id.as_str()),
+        };
+        sqlx::query("INSERT INTO tokens (hash, app_id, created_at) VALUES (?, ?, ?)")
+            .bind(hash)
+            .bind(app)
+            .bind(skyhook_domain::clock::now_ms())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenScope>> {
+        let row = sqlx::query("SELECT app_id FROM tokens WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(|r| match r.get::<Option<String>, _>(0) {
+            None => TokenScope::Admin,
+            Some(app) => TokenScope::App(app),
+        }))
+    }
+
+    async fn has_admin_token(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM tokens WHERE app_id IS NULL)")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(row.get::<bool, _>(0))
+    }
+
+    async fn create_app(&self, app: &Application) -> Result<()> {
+        sqlx::query("INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(&app.id)
+            .bind(&app.uid)
+            .bind(&app.name)
+            .bind(app.throttle_rate.map(i64::from))
+            .bind(to_json(&app.metadata))
+            .bind(app.created_at)
+            .bind(app.updated_at)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_app(&self, id_or_uid: &str) -> Result<Option<Application>> {
+        self.fetch_app(id_or_uid).await
+    }
+
+    async fn list_apps(&self, page: &Page, only: Option<&str>) -> Result<Vec<Application>> {
+        let (sql, binds) = match only {
+            Some(id) => (
+                format!("SELECT {APP_COLS} FROM applications WHERE id = ?"),
+                vec![Bind::Text(id.into())],
+            ),
+            None => (
+                format!("SELECT {APP_COLS} FROM applications WHERE 1"),
+                vec![],
+            ),
+        };
+        self.list(&sql, binds, "id", page, rows::application).await
+    }
+
+    async fn update_app(&self, app: &Application) -> Result<()> {
+        sqlx::query("UPDATE applications SET uid = ?, name = ?, throttle_rate = ?, metadata = ?, updated_at = ? WHERE id = ?")
+            .bind(&app.uid)
+            .bind(&app.name)
+            .bind(app.throttle_rate.map(i64::from))
+            .bind(to_json(&app.metadata))
+            .bind(app.updated_at)
+            .bind(&app.id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_app(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM applications WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn create_event_type(&self, et: &EventType) -> Result<()> {
+        sqlx::query("INSERT INTO event_types (name, description, archived, deprecated, schemas, group_name, feature_flags, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&et.name)
+            .bind(&et.description)
+            .bind(et.archived)
+            .bind(et.deprecated)
+            .bind(et.schemas.as_ref().map(to_json))
+            .bind(&et.group_name)
+            .bind(to_json(&et.feature_flags))
+            .bind(et.created_at)
+            .bind(et.updated_at)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_event_type(&self, name: &str) -> Result<Option<EventType>> {
+        let sql = format!("SELECT {EVENT_TYPE_COLS} FROM event_types WHERE name = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::event_type).transpose()
+    }
+
+    async fn list_event_types(
+        &self,
+        page: &Page,
+        include_archived: bool,
+    ) -> Result<Vec<EventType>> {
+        let cond = if include_archived {
+            "1"
+        } else {
+            "archived = 0"
+        };
+        let sql = format!("SELECT {EVENT_TYPE_COLS} FROM event_types WHERE {cond}");
+        self.list(&sql, vec![], "name", page, rows::event_type)
+            .await
+    }
+
+    async fn update_event_type(&self, et: &EventType) -> Result<()> {
+        sqlx::query("UPDATE event_types SET description = ?, archived = ?, deprecated = ?, schemas = ?, group_name = ?, feature_flags = ?, updated_at = ? WHERE name = ?")
+            .bind(&et.description)
+            .bind(et.archived)
+            .bind(et.deprecated)
+            .bind(et.schemas.as_ref().map(to_json))
+            .bind(&et.group_name)
+            .bind(to_json(&et.feature_flags))
+            .bind(et.updated_at)
+            .bind(&et.name)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_event_type(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM event_types WHERE name = ?")
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn missing_event_types(&self, names: &[String]) -> Result<Vec<String>> {
+        let mut missing = Vec::new();
+        for name in names {
+            let row = sqlx::query("SELECT 1 FROM event_types WHERE name = ? AND archived = 0")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
+            if row.is_none() {
+                missing.push(name.clone());
+            }
+        }
+        Ok(missing)
+    }
+
+    async fn create_endpoint(&self, ep: &Endpoint) -> Result<()> {
+        sqlx::query("INSERT INTO endpoints (id, app_id, uid, url, description, throttle_rate, disabled, event_types, channels, metadata, headers, secrets, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&ep.id)
+            .bind(&ep.app_id)
+            .bind(&ep.uid)
+            .bind(&ep.url)
+            .bind(&ep.description)
+            .bind(ep.throttle_rate.map(i64::from))
+            .bind(ep.disabled)
+            .bind(to_json(&ep.event_types))
+            .bind(to_json(&ep.channels))
+            .bind(to_json(&ep.metadata))
+            .bind(to_json(&ep.headers))
+            .bind(to_json(&ep.secrets))
+            .bind(ep.created_at)
+            .bind(ep.updated_at)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Option<Endpoint>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ?1 AND (e.id = ?2 OR e.uid = ?2) LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(app_id)
+            .bind(id_or_uid)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::endpoint).transpose()
+    }
+
+    async fn list_endpoints(&self, app_id: &str, page: &Page) -> Result<Vec<Endpoint>> {
+        let sql = format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ?");
+        self.list(
+            &sql,
+            vec![Bind::Text(app_id.into())],
+            "e.id",
+            page,
+            rows::endpoint,
+        )
+        .await
+    }
+
+    async fn update_endpoint(&self, ep: &Endpoint) -> Result<()> {
+        sqlx::query("UPDATE endpoints SET uid = ?, url = ?, description = ?, throttle_rate = ?, disabled = ?, event_types = ?, channels = ?, metadata = ?, headers = ?, secrets = ?, updated_at = ? WHERE id = ? AND app_id = ?")
+            .bind(&ep.uid)
+            .bind(&ep.url)
+            .bind(&ep.description)
+            .bind(ep.throttle_rate.map(i64::from))
+            .bind(ep.disabled)
+            .bind(to_json(&ep.event_types))
+            .bind(to_json(&ep.channels))
+            .bind(to_json(&ep.metadata))
+            .bind(to_json(&ep.headers))
+            .bind(to_json(&ep.secrets))
+            .bind(ep.updated_at)
+            .bind(&ep.id)
+            .bind(&ep.app_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM endpoints WHERE id = ? AND app_id = ?")
+            .bind(id)
+            .bind(app_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn endpoint_stats(&self, endpoint_id: &str) -> Result<EndpointStats> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ? GROUP BY status",
+        )
+        .bind(endpoint_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        let mut stats = EndpointStats::default();
+        for row in rows {
+            let n: i64 = row.get(1);
+            match DeliveryStatus::from_code(row.get(0)) {
+                Some(DeliveryStatus::Success) => stats.success = n,
+                Some(DeliveryStatus::Pending) => stats.pending = n,
+                Some(DeliveryStatus::Fail) => stats.fail = n,
+                Some(DeliveryStatus::Sending) => stats.sending = n,
+                None => {}
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn create_message(&self, msg: &Message) -> Result<usize> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        sqlx::query("INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&msg.id)
+            .bind(&msg.app_id)
+            .bind(&msg.event_id)
+            .bind(&msg.event_type)
+            .bind(&msg.payload)
+            .bind(to_json(&msg.channels))
+            .bind(to_json(&msg.tags))
+            .bind(msg.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        // Routing is read inside the write transaction, so an endpoint created
+        // concurrently either sees this message or was created after it.
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ? AND e.disabled = 0"
+        );
+        let endpoints = sqlx::query(AssertSqlSafe(sql))
+            .bind(&msg.app_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let mut queued = 0;
+        for row in &endpoints {
+            let ep = rows::endpoint(row)?;
+            if routing::accepts(&ep, &msg.event_type, &msg.channels) {
+                sqlx::query("INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at) VALUES (?, ?, 1, ?, ?)")
+                    .bind(&msg.id)
+                    .bind(&ep.id)
+                    .bind(msg.created_at)
+                    .bind(msg.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                queued += 1;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(queued)
+    }
+
+    async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLS} FROM messages m WHERE m.app_id = ?1 AND (m.id = ?2 OR m.event_id = ?2) LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(app_id)
+            .bind(id_or_event_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::message).transpose()
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &str,
+        filter: &MessageFilter,
+        page: &Page,
+    ) -> Result<Vec<Message>> {
+        let mut sql = format!("SELECT {MESSAGE_COLS} FROM messages m WHERE m.app_id = ?");
+        let mut binds = vec![Bind::Text(app_id.into())];
+        if !filter.event_types.is_empty() {
+            sql.push_str(" AND m.event_type IN (SELECT value FROM json_each(?))");
+            binds.push(Bind::Text(to_json(&filter.event_types)));
+        }
+        if let Some(ch) = &filter.channel {
+            sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)");
+            binds.push(Bind::Text(ch.clone()));
+        }
+        if let Some(t) = filter.before {
+            sql.push_str(" AND m.created_at < ?");
+            binds.push(Bind::Int(t));
+        }
+        if let Some(t) = filter.after {
+            sql.push_str(" AND m.created_at > ?");
+            binds.push(Bind::Int(t));
+        }
+        self.list(&sql, binds, "m.id", page, rows::message).await
+    }
+
+    async fn list_destinations(&self, msg_id: &str, page: &Page) -> Result<Vec<Destination>> {
+        let sql = format!("SELECT {DESTINATION_COLS} FROM deliveries d WHERE d.msg_id = ?");
+        self.list(
+            &sql,
+            vec![Bind::Text(msg_id.into())],
+            "d.endpoint_id",
+            page,
+            rows::destination,
+        )
+        .await
+    }
+
+    async fn list_endpoint_messages(
+        &self,
+        endpoint_id: &str,
+        status: Option<i64>,
+        page: &Page,
+    ) -> Result<Vec<(Message, Destination)>> {
+        let mut sql = format!(
+            "SELECT {MESSAGE_COLS}, {DESTINATION_COLS} FROM deliveries d JOIN messages m ON m.id = d.msg_id WHERE d.endpoint_id = ?"
+        );
+        let mut binds = vec![Bind::Text(endpoint_id.into())];
+        if let Some(s) = status {
+            sql.push_str(" AND d.status = ?");
+            binds.push(Bind::Int(s));
+        }
+        self.list(&sql, binds, "d.msg_id", page, |r| {
+            Ok((rows::message(r)?, rows::destination(r)?))
+        })
+        .await
+    }
+
+    async fn list_attempts_for_message(
+        &self,
+        msg_id: &str,
+        filter: &AttemptFilter,
+        page: &Page,
+    ) -> Result<Vec<Attempt>> {
+        self.list_attempts("msg_id", msg_id, filter, page).await
+    }
+
+    async fn list_attempts_for_endpoint(
+        &self,
+        endpoint_id: &str,
+        filter: &AttemptFilter,
+        page: &Page,
+    ) -> Result<Vec<Attempt>> {
+        self.list_attempts("endpoint_id", endpoint_id, filter, page)
+            .await
+    }
+
+    async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Option<Attempt>> {
+        let sql = format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE msg_id = ? AND id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(msg_id)
+            .bind(attempt_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::attempt).transpose()
+    }
+
+    async fn resend(&self, msg_id: &str, endpoint_id: &str, now: Millis) -> Result<()> {
+        // A delivery still on its schedule is just made due now; a finished one gets
+        // a single manual attempt.
+        sqlx::query(
+            "INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, manual, updated_at) VALUES (?1, ?2, 1, ?3, 1, ?3) \
+             ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET run_at = ?3, updated_at = ?3, \
+               manual = CASE WHEN status IN (0, 2) THEN 1 ELSE manual END, \
+               status = CASE WHEN status IN (0, 2) THEN 1 ELSE status END",
+        )
+        .bind(msg_id)
+        .bind(endpoint_id)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn recover(
+        &self,
+        endpoint_id: &str,
+        since: Millis,
+        until: Millis,
+        now: Millis,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 1, run_at = ?1, manual = 1, updated_at = ?1 \
+             WHERE endpoint_id = ?2 AND status = 2 AND msg_id IN \
+               (SELECT id FROM messages WHERE created_at >= ?3 AND created_at < ?4)",
+        )
+        .bind(now)
+        .bind(endpoint_id)
+        .bind(since)
+        .bind(until)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim_due(&self, now: Millis, limit: u32, lease_ms: i64) -> Result<Vec<Claim>> {
+        let lease = format!("{:032x}", rand::rng().random::<u128>());
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let claimed = sqlx::query(
+            "UPDATE deliveries SET status = 3, run_at = ?1 + ?2, lease = ?3, attempts = attempts + 1 - manual, updated_at = ?1 \
+             WHERE id IN (SELECT id FROM deliveries WHERE run_at <= ?1 ORDER BY run_at LIMIT ?4) \
+             RETURNING id, attempts, manual",
+        )
+        .bind(now)
+        .bind(lease_ms)
+        .bind(&lease)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, {MESSAGE_COLS}, {ENDPOINT_COLS} \
+             FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
+             WHERE d.lease = ?"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(&lease)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Claim {
+                    delivery_id: row.get("d_id"),
+                    lease: lease.clone(),
+                    attempts_made: row.get::<i64, _>("d_attempts").max(0) as u32,
+                    manual: row.get("d_manual"),
+                    message: rows::message(row)?,
+                    endpoint: rows::endpoint(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn complete(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> Result<bool> {
+        let (status, run_at) = match outcome {
+            Outcome::Success => (DeliveryStatus::Success, None),
+            Outcome::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
+            Outcome::Fail => (DeliveryStatus::Fail, None),
+        };
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let fenced = sqlx::query(
+            "UPDATE deliveries SET status = ?, run_at = ?, lease = NULL, manual = 0, updated_at = ? WHERE id = ? AND lease = ?",
+        )
+        .bind(status.code())
+        .bind(run_at)
+        .bind(attempt.created_at)
+        .bind(claim.delivery_id)
+        .bind(&claim.lease)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if fenced.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO attempts (id, msg_id, endpoint_id, url, status, response_status_code, response, response_duration_ms, trigger_type, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&attempt.id)
+        .bind(&attempt.msg_id)
+        .bind(&attempt.endpoint_id)
+        .bind(&attempt.url)
+        .bind(attempt.status.code())
+        .bind(attempt.response_status_code)
+        .bind(&attempt.response)
+        .bind(attempt.response_duration_ms)
+        .bind(attempt.trigger_type as i64)
+        .bind(attempt.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn next_due(&self) -> Result<Option<Millis>> {
+        let row = sqlx::query("SELECT MIN(run_at) FROM deliveries WHERE run_at IS NOT NULL")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(row.get(0))
+    }
+
+    async fn get_idempotent(&self, key: &str, since: Millis) -> Result<Option<IdempotentResponse>> {
+        let row =
+            sqlx::query("SELECT status, body FROM idempotency WHERE key = ? AND created_at >= ?")
+                .bind(key)
+                .bind(since)
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(map_err)?;
+        Ok(row.map(|r| IdempotentResponse {
+            status: r.get::<i64, _>(0) as u16,
+            body: r.get(1),
+        }))
+    }
+
+    async fn put_idempotent(
+        &self,
+        key: &str,
+        resp: &IdempotentResponse,
+        now: Millis,
+    ) -> Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO idempotency (key, status, body, created_at) VALUES (?, ?, ?, ?)")
+            .bind(key)
+            .bind(i64::from(resp.status))
+            .bind(&resp.body)
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+impl SqliteStore {
+    async fn list_attempts(
+        &self,
+        col: &str,
+        value: &str,
+        filter: &AttemptFilter,
+        page: &Page,
+    ) -> Result<Vec<Attempt>> {
+        let mut sql = format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE {col} = ?");
+        let mut binds = vec![Bind::Text(value.into())];
+        if let Some(s) = filter.status {
+            sql.push_str(" AND status = ?");
+            binds.push(Bind::Int(s));
+        }
+        if let Some(ep) = &filter.endpoint_id {
+            sql.push_str(" AND endpoint_id = ?");
+            binds.push(Bind::Text(ep.clone()));
+        }
+        self.list(&sql, binds, "id", page, rows::attempt).await
+    }
+}

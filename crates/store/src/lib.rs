@@ -1,0 +1,208 @@
+//! The storage boundary: everything Skyhook keeps, behind one trait that SQLite and
+//! PostgreSQL both implement.
+//!
+//! The delivery queue is part of the store, not beside it: a delivery row is the state
+//! of one message for one endpoint, and workers *claim* due rows with a lease (a
+//! visibility timeout plus a fencing token) instead of holding in-memory locks, so
+//! several worker processes can share one database and a crashed worker's rows simply
+//! become due again when the lease runs out.
+#![deny(missing_docs)]
+
+use async_trait::async_trait;
+use skyhook_domain::clock::Millis;
+use skyhook_domain::model::{
+    Application, Attempt, Destination, Endpoint, EndpointStats, EventType, Message,
+};
+
+mod queue;
+pub use queue::{Claim, Outcome};
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; the text names it.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the database reported.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+/// Result of a store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where a list page starts and which way it runs.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Rows per page (the API bounds it).
+    pub limit: u32,
+    /// Return rows after this key in the list's order (exclusive).
+    pub after: Option<String>,
+    /// Return the rows just *before* this key instead, still in the list's order.
+    pub before: Option<String>,
+    /// Newest first.
+    pub descending: bool,
+}
+
+/// Filters for message lists.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Only these event types (any, when empty).
+    pub event_types: Vec<String>,
+    /// Only messages on this channel.
+    pub channel: Option<String>,
+    /// Created strictly before.
+    pub before: Option<Millis>,
+    /// Created strictly after.
+    pub after: Option<Millis>,
+}
+
+/// Filters for attempt lists.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptFilter {
+    /// Only attempts with this status code (0 success, 2 fail).
+    pub status: Option<i64>,
+    /// Only attempts for this endpoint (message-scoped lists).
+    pub endpoint_id: Option<String>,
+}
+
+/// The scope of an API token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenScope {
+    /// Every application.
+    Admin,
+    /// One application.
+    App(String),
+}
+
+/// A stored API response replayed for a repeated `idempotency-key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+}
+
+/// Everything Skyhook keeps. Lookups by "id or uid" accept either form, as Svix does.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a token by its hash.
+    async fn create_token(&self, hash: &str, scope: &TokenScope) -> Result<()>;
+    /// The scope of the token with this hash.
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenScope>>;
+    /// Whether any admin token exists (the first start generates one).
+    async fn has_admin_token(&self) -> Result<bool>;
+
+    /// Creates an application; `Conflict` when its uid is taken.
+    async fn create_app(&self, app: &Application) -> Result<()>;
+    /// An application by id or uid.
+    async fn get_app(&self, id_or_uid: &str) -> Result<Option<Application>>;
+    /// Applications in id order; `only` restricts to one id (application tokens).
+    async fn list_apps(&self, page: &Page, only: Option<&str>) -> Result<Vec<Application>>;
+    /// Replaces an application's fields; `Conflict` when the new uid is taken.
+    async fn update_app(&self, app: &Application) -> Result<()>;
+    /// Deletes an application with its endpoints, messages, deliveries and attempts.
+    async fn delete_app(&self, id: &str) -> Result<()>;
+
+    /// Creates an event type; `Conflict` when the name exists.
+    async fn create_event_type(&self, et: &EventType) -> Result<()>;
+    /// An event type by name.
+    async fn get_event_type(&self, name: &str) -> Result<Option<EventType>>;
+    /// Event types in name order.
+    async fn list_event_types(&self, page: &Page, include_archived: bool)
+    -> Result<Vec<EventType>>;
+    /// Replaces an event type's fields.
+    async fn update_event_type(&self, et: &EventType) -> Result<()>;
+    /// Deletes an event type.
+    async fn delete_event_type(&self, name: &str) -> Result<()>;
+    /// The names among `names` that are not (unarchived) event types.
+    async fn missing_event_types(&self, names: &[String]) -> Result<Vec<String>>;
+
+    /// Creates an endpoint; `Conflict` when its uid is taken in the application.
+    async fn create_endpoint(&self, ep: &Endpoint) -> Result<()>;
+    /// An endpoint of `app_id` by id or uid.
+    async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Option<Endpoint>>;
+    /// Endpoints of an application in id order.
+    async fn list_endpoints(&self, app_id: &str, page: &Page) -> Result<Vec<Endpoint>>;
+    /// Replaces an endpoint's fields (including secrets and headers).
+    async fn update_endpoint(&self, ep: &Endpoint) -> Result<()>;
+    /// Deletes an endpoint and its pending deliveries.
+    async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()>;
+    /// Counts of an endpoint's deliveries by status.
+    async fn endpoint_stats(&self, endpoint_id: &str) -> Result<EndpointStats>;
+
+    /// Commits `msg` and one due delivery per endpoint of its application that accepts
+    /// it ([`skyhook_domain::routing::accepts`]), atomically, and returns how many
+    /// deliveries were queued. `Conflict` when its `event_id` was used in the application.
+    async fn create_message(&self, msg: &Message) -> Result<usize>;
+    /// A message of `app_id` by id or event id.
+    async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<Message>>;
+    /// Messages of an application, newest first unless the page says otherwise.
+    async fn list_messages(
+        &self,
+        app_id: &str,
+        filter: &MessageFilter,
+        page: &Page,
+    ) -> Result<Vec<Message>>;
+    /// The endpoints a message was queued for, with its status at each.
+    async fn list_destinations(&self, msg_id: &str, page: &Page) -> Result<Vec<Destination>>;
+    /// The messages queued for an endpoint, with their status there.
+    async fn list_endpoint_messages(
+        &self,
+        endpoint_id: &str,
+        status: Option<i64>,
+        page: &Page,
+    ) -> Result<Vec<(Message, Destination)>>;
+
+    /// Attempts of one message.
+    async fn list_attempts_for_message(
+        &self,
+        msg_id: &str,
+        filter: &AttemptFilter,
+        page: &Page,
+    ) -> Result<Vec<Attempt>>;
+    /// Attempts at one endpoint.
+    async fn list_attempts_for_endpoint(
+        &self,
+        endpoint_id: &str,
+        filter: &AttemptFilter,
+        page: &Page,
+    ) -> Result<Vec<Attempt>>;
+    /// One attempt of a message.
+    async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Option<Attempt>>;
+
+    /// Queues one manual attempt of `msg_id` to `endpoint_id`, due now, whatever the
+    /// delivery's state (a new delivery row when the endpoint never had one).
+    async fn resend(&self, msg_id: &str, endpoint_id: &str, now: Millis) -> Result<()>;
+    /// Queues a manual attempt for every failed delivery of the endpoint whose message was
+    /// created in `[since, until)`; returns how many.
+    async fn recover(
+        &self,
+        endpoint_id: &str,
+        since: Millis,
+        until: Millis,
+        now: Millis,
+    ) -> Result<u64>;
+
+    /// Leases up to `limit` due deliveries for `lease_ms`: each becomes `Sending` and
+    /// invisible to other claimers until it is completed or the lease runs out.
+    async fn claim_due(&self, now: Millis, limit: u32, lease_ms: i64) -> Result<Vec<Claim>>;
+    /// Records an attempt and moves the delivery on, only if `claim` still holds the
+    /// lease (fencing); returns whether it did.
+    async fn complete(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> Result<bool>;
+    /// When the earliest pending delivery is due, if any.
+    async fn next_due(&self) -> Result<Option<Millis>>;
+
+    /// A stored response for this idempotency key, if younger than `since`.
+    async fn get_idempotent(&self, key: &str, since: Millis) -> Result<Option<IdempotentResponse>>;
+    /// Stores a response for an idempotency key.
+    async fn put_idempotent(&self, key: &str, resp: &IdempotentResponse, now: Millis)
+    -> Result<()>;
+
+    /// Closes connections, waiting for running statements (clean shutdown).
+    async fn close(&self);
+}

@@ -1,0 +1,32 @@
+//! The delivery queue's unit of work.
+
+use skyhook_domain::clock::Millis;
+use skyhook_domain::model::{Endpoint, Message};
+
+/// A leased delivery: everything a worker needs to make one attempt.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// Delivery row id.
+    pub delivery_id: i64,
+    /// Fencing token; completion is refused once another claimer holds the row.
+    pub lease: String,
+    /// Scheduled attempts made before this one.
+    pub attempts_made: u32,
+    /// A manual attempt (resend/recover): one try, no retries after it.
+    pub manual: bool,
+    /// The message.
+    pub message: Message,
+    /// The endpoint as it is now (URL, headers and secrets at claim time).
+    pub endpoint: Endpoint,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered.
+    Success,
+    /// Failed; try again at this time.
+    RetryAt(Millis),
+    /// Failed for good.
+    Fail,
+}
