@@ -84,6 +84,23 @@ impl Auth {
     }
 }
 
+/// Query parameters; a bad value is a 422 naming the query, never a plain-text rejection.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| Self(q.0)).map_err(|e| {
+            ApiError::Validation(vec![FieldError {
+                loc: vec!["query".into()],
+                msg: e.body_text(),
+                kind: "value_error".into(),
+            }])
+        })
+    }
+}
+
 /// A JSON body parsed strictly: 400 for malformed JSON, 422 naming the field for a
 /// schema violation, 413 beyond the size limit.
 pub struct Body<T>(pub T);

@@ -1,7 +1,7 @@
 //! `/api/v1/app`: applications (projects).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use skyhook_domain::clock::now_ms;
@@ -12,7 +12,7 @@ use skyhook_store::TokenScope;
 use crate::AppState;
 use crate::dto::{ApplicationIn, ApplicationOut, ApplicationPatch};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Body};
+use crate::extract::{Auth, Body, Query};
 use crate::pagination::{ListQuery, ListResponse, respond};
 use crate::validate;
 

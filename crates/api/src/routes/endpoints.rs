@@ -1,7 +1,7 @@
 //! `/api/v1/app/{app_id}/endpoint`: endpoints, their secrets, headers, stats and recovery.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use skyhook_domain::clock::{now_ms, parse_rfc3339, to_rfc3339};
 use skyhook_domain::ids;
@@ -14,7 +14,7 @@ use crate::dto::{
     EndpointPatch, EndpointSecretOut, EndpointSecretRotateIn, EndpointStatsOut, RecoverIn,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Body};
+use crate::extract::{Auth, Body, Query};
 use crate::pagination::{ListQuery, ListResponse, respond};
 use crate::validate;
 

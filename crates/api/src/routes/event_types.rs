@@ -1,7 +1,7 @@
 //! `/api/v1/event-type`: the catalogue of event types (global; writes need an admin token).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use skyhook_domain::clock::now_ms;
@@ -10,7 +10,7 @@ use skyhook_domain::model::EventType;
 use crate::AppState;
 use crate::dto::{EventTypeIn, EventTypeOut, EventTypePatch};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Body};
+use crate::extract::{Auth, Body, Query};
 use crate::pagination::{ListQuery, ListResponse, respond};
 use crate::validate;
 
@@ -18,16 +18,15 @@ use crate::validate;
 pub struct EventTypeQuery {
     #[serde(default)]
     include_archived: bool,
-    #[serde(flatten)]
-    list: ListQuery,
 }
 
 pub async fn list(
     State(state): State<AppState>,
     _auth: Auth,
+    Query(list): Query<ListQuery>,
     Query(q): Query<EventTypeQuery>,
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
-    let page = q.list.page(false)?;
+    let page = list.page(false)?;
     let rows = state
         .store
         .list_event_types(&page, q.include_archived)

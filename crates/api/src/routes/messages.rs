@@ -1,7 +1,7 @@
 //! Messages, their destinations and attempts, and resending.
 
 use axum::Json;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use skyhook_domain::clock::{now_ms, parse_rfc3339};
@@ -14,7 +14,7 @@ use crate::dto::{
     EndpointMessageOut, MessageAttemptOut, MessageEndpointOut, MessageIn, MessageOut,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Body};
+use crate::extract::{Auth, Body, Query};
 use crate::pagination::{ListQuery, ListResponse, respond};
 use crate::routes::{apps, endpoints};
 use crate::validate;
@@ -31,8 +31,6 @@ fn yes() -> bool {
 
 #[derive(Deserialize)]
 pub struct MessageListQuery {
-    #[serde(flatten)]
-    list: ListQuery,
     #[serde(default = "yes")]
     with_content: bool,
     channel: Option<String>,
@@ -148,11 +146,12 @@ pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
     Path(app_id): Path<String>,
+    Query(list): Query<ListQuery>,
     Query(q): Query<MessageListQuery>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
     let app = auth.app(&state, &app_id).await?;
-    let page = q.list.page(true)?;
+    let page = list.page(true)?;
     let filter = MessageFilter {
         event_types: repeated(&raw, "event_types"),
         channel: q.channel,
@@ -210,10 +209,11 @@ pub async fn list_for_endpoint(
     State(state): State<AppState>,
     auth: Auth,
     Path((app_id, ep_id)): Path<(String, String)>,
+    Query(list): Query<ListQuery>,
     Query(q): Query<MessageListQuery>,
 ) -> ApiResult<Json<ListResponse<EndpointMessageOut>>> {
     let (_, ep) = endpoints::load(&state, &auth, &app_id, &ep_id).await?;
-    let page = q.list.page(true)?;
+    let page = list.page(true)?;
     let rows = state
         .store
         .list_endpoint_messages(&ep.id, q.status, &page)
@@ -231,6 +231,7 @@ pub async fn attempts_for_message(
     State(state): State<AppState>,
     auth: Auth,
     Path((app_id, msg_id)): Path<(String, String)>,
+    Query(list): Query<ListQuery>,
     Query(q): Query<MessageListQuery>,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let app = auth.app(&state, &app_id).await?;
@@ -239,7 +240,7 @@ pub async fn attempts_for_message(
         Some(e) => Some(endpoints::load(&state, &auth, &app.id, e).await?.1.id),
         None => None,
     };
-    let page = q.list.page(true)?;
+    let page = list.page(true)?;
     let filter = AttemptFilter {
         status: q.status,
         endpoint_id,
@@ -260,10 +261,11 @@ pub async fn attempts_for_endpoint(
     State(state): State<AppState>,
     auth: Auth,
     Path((app_id, ep_id)): Path<(String, String)>,
+    Query(list): Query<ListQuery>,
     Query(q): Query<MessageListQuery>,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let (_, ep) = endpoints::load(&state, &auth, &app_id, &ep_id).await?;
-    let page = q.list.page(true)?;
+    let page = list.page(true)?;
     let filter = AttemptFilter {
         status: q.status,
         endpoint_id: None,
