@@ -17,7 +17,7 @@ use skyhook_store::{Claim, Outcome, Store};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::Sender;
+use crate::client::{AttemptResult, Sender};
 
 /// How the worker runs.
 #[derive(Clone)]
@@ -127,15 +127,24 @@ impl Worker {
 
     async fn deliver(&self, claim: Claim) {
         let started = now_ms();
-        let result = self
-            .sender
-            .attempt(&claim.endpoint, &claim.message, started)
-            .await;
+        // An endpoint disabled after the message was queued gets no request: the
+        // delivery fails at once with a visible reason and can be resent once re-enabled.
+        let result = if claim.endpoint.disabled {
+            AttemptResult {
+                status_code: 0,
+                response: "endpoint is disabled".into(),
+                duration: Duration::ZERO,
+            }
+        } else {
+            self.sender
+                .attempt(&claim.endpoint, &claim.message, started)
+                .await
+        };
         let finished = now_ms();
         let success = result.is_success();
         let outcome = if success {
             Outcome::Success
-        } else if claim.manual {
+        } else if claim.manual || claim.endpoint.disabled {
             Outcome::Fail
         } else {
             match self.config.schedule.next_delay(claim.attempts_made) {

@@ -3,6 +3,8 @@
 //! The first 9 characters encode the creation time in milliseconds, the other 18 are
 //! random, so ids sort roughly by creation and serve directly as pagination cursors.
 
+use std::sync::Mutex;
+
 use rand::Rng;
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -24,21 +26,44 @@ pub const QUOTATION: &str = "quo";
 /// Prefix of quotation file ids.
 pub const FILE: &str = "file";
 
+/// The last id's time and random part, so that ids made in one process strictly increase
+/// even within one millisecond (lists page by id, so creation order must be id order).
+static LAST: Mutex<(u64, u128)> = Mutex::new((0, 0));
+
+/// 62^18: the range of the random part.
+const RANDOM_SPACE: u128 = 62u128.pow(RANDOM_CHARS as u32);
+
 /// A new id with `prefix` created at `now_ms`.
 pub fn new_id(prefix: &str, now_ms: i64) -> String {
+    let (t, r) = {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ms.max(0) as u64;
+        // Start low in the space so increments within a millisecond never overflow it.
+        let fresh = || rand::rng().random_range(0..RANDOM_SPACE / 2);
+        *last = if now > last.0 {
+            (now, fresh())
+        } else if last.1 + 1 < RANDOM_SPACE {
+            (last.0, last.1 + 1)
+        } else {
+            (last.0 + 1, fresh())
+        };
+        *last
+    };
     let mut out = String::with_capacity(prefix.len() + 1 + TIME_CHARS + RANDOM_CHARS);
     out.push_str(prefix);
     out.push('_');
-    let mut t = now_ms.max(0) as u64;
-    let mut time_part = [b'0'; TIME_CHARS];
-    for slot in time_part.iter_mut().rev() {
-        *slot = ALPHABET[(t % 62) as usize];
-        t /= 62;
-    }
-    out.extend(time_part.iter().map(|&b| b as char));
-    let mut rng = rand::rng();
-    out.extend((0..RANDOM_CHARS).map(|_| ALPHABET[rng.random_range(0..62)] as char));
+    out.push_str(&base62(u128::from(t), TIME_CHARS));
+    out.push_str(&base62(r, RANDOM_CHARS));
     out
+}
+
+fn base62(mut v: u128, width: usize) -> String {
+    let mut buf = vec![b'0'; width];
+    for slot in buf.iter_mut().rev() {
+        *slot = ALPHABET[(v % 62) as usize];
+        v /= 62;
+    }
+    String::from_utf8(buf).expect("ascii")
 }
 
 /// Whether `s` has the shape of an id with `prefix` (so it is not looked up as a uid).
@@ -80,6 +105,8 @@ mod tests {
         assert!(!is_id(APP, &a));
         assert!(a < b);
         assert_ne!(new_id(APP, 5), new_id(APP, 5));
+        let same_ms: Vec<String> = (0..1000).map(|_| new_id(MESSAGE, 1_700_000_000_002)).collect();
+        assert!(same_ms.windows(2).all(|w| w[0] < w[1]), "strictly increasing within a millisecond");
     }
 
     #[test]

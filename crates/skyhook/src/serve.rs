@@ -73,7 +73,8 @@ pub async fn run(settings: Settings, dev: bool) -> anyhow::Result<()> {
         let config = WorkerConfig {
             schedule: settings.retry_schedule.clone(),
             concurrency: 256,
-            lease: settings.delivery_timeout + Duration::from_secs(30),
+            // Long enough for an attempt (at most the timeout) and its recording.
+            lease: settings.delivery_timeout * 2 + Duration::from_secs(5),
             max_idle: Duration::from_secs(30),
             shutdown_grace: settings.delivery_timeout + Duration::from_secs(1),
         };
