@@ -91,13 +91,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| Self(q.0)).map_err(|e| {
-            ApiError::Validation(vec![FieldError {
-                loc: vec!["query".into()],
-                msg: e.body_text(),
-                kind: "value_error".into(),
-            }])
-        })
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Self(q.0))
+            .map_err(|e| {
+                ApiError::Validation(vec![FieldError {
+                    loc: vec!["query".into()],
+                    msg: e.body_text(),
+                    kind: "value_error".into(),
+                }])
+            })
     }
 }
 

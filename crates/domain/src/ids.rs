@@ -105,8 +105,13 @@ mod tests {
         assert!(!is_id(APP, &a));
         assert!(a < b);
         assert_ne!(new_id(APP, 5), new_id(APP, 5));
-        let same_ms: Vec<String> = (0..1000).map(|_| new_id(MESSAGE, 1_700_000_000_002)).collect();
-        assert!(same_ms.windows(2).all(|w| w[0] < w[1]), "strictly increasing within a millisecond");
+        let same_ms: Vec<String> = (0..1000)
+            .map(|_| new_id(MESSAGE, 1_700_000_000_002))
+            .collect();
+        assert!(
+            same_ms.windows(2).all(|w| w[0] < w[1]),
+            "strictly increasing within a millisecond"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use sqlx::sqlite::{
 };
 
 mod page;
+mod quotations;
 mod rows;
 mod store;
 

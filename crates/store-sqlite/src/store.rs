@@ -11,7 +11,7 @@ use skyhook_store::{
     AttemptFilter, Claim, IdempotentResponse, MessageFilter, Outcome, Page, Result, Store,
     StoreError, TokenScope,
 };
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, Row};
 
 use crate::page::keyset;
@@ -350,43 +350,7 @@ impl Store for SqliteStore {
 
     async fn create_message(&self, msg: &Message) -> Result<usize> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
-        sqlx::query("INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(&msg.id)
-            .bind(&msg.app_id)
-            .bind(&msg.event_id)
-            .bind(&msg.event_type)
-            .bind(&msg.payload)
-            .bind(to_json(&msg.channels))
-            .bind(to_json(&msg.tags))
-            .bind(msg.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        // Routing is read inside the write transaction, so an endpoint created
-        // concurrently either sees this message or was created after it.
-        let sql = format!(
-            "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ? AND e.disabled = 0"
-        );
-        let endpoints = sqlx::query(AssertSqlSafe(sql))
-            .bind(&msg.app_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let mut queued = 0;
-        for row in &endpoints {
-            let ep = rows::endpoint(row)?;
-            if routing::accepts(&ep, &msg.event_type, &msg.channels) {
-                sqlx::query("INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at) VALUES (?, ?, 1, ?, ?)")
-                    .bind(&msg.id)
-                    .bind(&ep.id)
-                    .bind(msg.created_at)
-                    .bind(msg.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                queued += 1;
-            }
-        }
+        let queued = insert_message(&mut tx, msg).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(queued)
     }
@@ -683,4 +647,47 @@ impl SqliteStore {
         }
         self.list(&sql, binds, "id", page, rows::attempt).await
     }
+}
+
+/// Inserts `msg` and one due delivery per endpoint of its application that accepts it,
+/// on `conn` (inside the caller's transaction); returns how many deliveries were queued.
+/// Shared by [`Store::create_message`] and quotation creation.
+pub(crate) async fn insert_message(conn: &mut SqliteConnection, msg: &Message) -> Result<usize> {
+    sqlx::query("INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(&msg.id)
+        .bind(&msg.app_id)
+        .bind(&msg.event_id)
+        .bind(&msg.event_type)
+        .bind(&msg.payload)
+        .bind(to_json(&msg.channels))
+        .bind(to_json(&msg.tags))
+        .bind(msg.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    // Routing is read inside the write transaction, so an endpoint created
+    // concurrently either sees this message or was created after it.
+    let sql =
+        format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ? AND e.disabled = 0");
+    let endpoints = sqlx::query(AssertSqlSafe(sql))
+        .bind(&msg.app_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let mut queued = 0;
+    for row in &endpoints {
+        let ep = rows::endpoint(row)?;
+        if routing::accepts(&ep, &msg.event_type, &msg.channels) {
+            sqlx::query("INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at) VALUES (?, ?, 1, ?, ?)")
+                .bind(&msg.id)
+                .bind(&ep.id)
+                .bind(msg.created_at)
+                .bind(msg.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
 }

@@ -15,7 +15,9 @@ use skyhook_domain::model::{
 };
 
 mod queue;
+mod quotations;
 pub use queue::{Claim, Outcome};
+pub use quotations::QuotationStore;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +91,7 @@ pub struct IdempotentResponse {
 
 /// Everything Skyhook keeps. Lookups by "id or uid" accept either form, as Svix does.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: QuotationStore + Send + Sync + 'static {
     /// Stores a token by its hash.
     async fn create_token(&self, hash: &str, scope: &TokenScope) -> Result<()>;
     /// The scope of the token with this hash.

@@ -51,6 +51,7 @@ pub(crate) async fn create_app(state: &AppState, input: ApplicationIn) -> ApiRes
         }
         other => other.into(),
     })?;
+    crate::routes::projects::quotation_secret(state, &app.id).await?;
     Ok(app)
 }
 

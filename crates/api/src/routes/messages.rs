@@ -301,10 +301,11 @@ pub async fn resend(
     State(state): State<AppState>,
     auth: Auth,
     Path((app_id, msg_id, ep_id)): Path<(String, String, String)>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let (app, ep) = endpoints::load(&state, &auth, &app_id, &ep_id).await?;
     let msg = load_message(&state, &app, &msg_id).await?;
     state.store.resend(&msg.id, &ep.id, now_ms()).await?;
     state.wake.notify_one();
-    Ok(StatusCode::ACCEPTED)
+    // Svix SDKs parse the answer as an (empty) JSON object.
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
 }

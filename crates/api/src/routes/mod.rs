@@ -12,6 +12,7 @@ mod apps;
 mod endpoints;
 mod event_types;
 mod messages;
+pub(crate) mod projects;
 
 pub fn router(state: AppState) -> Router {
     let ep = "/app/{app_id}/endpoint/{endpoint_id}";
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             "/app/{app_id}/attempt/endpoint/{endpoint_id}",
             get(messages::attempts_for_endpoint),
         )
+        .merge(projects::api_routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(|| async { StatusCode::NO_CONTENT }));
     Router::new()
         .nest("/api/v1", v1)
+        .merge(projects::project_routes(&state))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

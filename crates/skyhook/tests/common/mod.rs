@@ -35,7 +35,10 @@ pub struct ServerOpts {
 
 impl ServerOpts {
     pub fn dev() -> Self {
-        Self { dev: true, ..Default::default() }
+        Self {
+            dev: true,
+            ..Default::default()
+        }
     }
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
@@ -54,18 +57,29 @@ impl Server {
     pub async fn start_in(dir: Arc<tempfile::TempDir>, opts: ServerOpts) -> Self {
         let token = "sk_test_admin_token_0123456789".to_string();
         let db = format!("sqlite://{}", dir.path().join("skyhook.db").display());
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("server.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("server.log"))
+            .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyhook"));
         cmd.arg("serve");
         if opts.dev {
             cmd.arg("--dev");
         }
-        cmd.args(["--listen", "127.0.0.1:0", "--database-url", &db, "--admin-token", &token])
-            .env("SKYHOOK_LOG", "info,tower_http=warn")
-            .current_dir(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db,
+            "--admin-token",
+            &token,
+        ])
+        .env("SKYHOOK_LOG", "info,tower_http=warn")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true);
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -77,13 +91,22 @@ impl Server {
                     return addr.trim().to_string();
                 }
             }
-            panic!("skyhook exited before listening; see {}", dir.path().join("server.log").display());
+            panic!(
+                "skyhook exited before listening; see {}",
+                dir.path().join("server.log").display()
+            );
         })
         .await
         .expect("skyhook did not start within 30 s");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, url, token, dir, opts }
+        Self {
+            child,
+            url,
+            token,
+            dir,
+            opts,
+        }
     }
 
     pub fn api(&self) -> Api {
@@ -101,8 +124,14 @@ impl Server {
     /// SIGTERM and wait for a clean exit; returns the exit code.
     pub async fn stop(mut self) -> i32 {
         let pid = self.child.id().expect("running");
-        std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.expect("exit after SIGTERM").unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exit after SIGTERM")
+            .unwrap();
         status.code().unwrap_or(-1)
     }
 
@@ -133,17 +162,34 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str, token: &str) -> Self {
-        Self { client: reqwest::Client::new(), base: base.to_string(), token: token.to_string() }
+        Self {
+            client: reqwest::Client::new(),
+            base: base.to_string(),
+            token: token.to_string(),
+        }
     }
 
     pub fn with_token(&self, token: &str) -> Self {
-        Self { token: token.to_string(), ..self.clone() }
+        Self {
+            token: token.to_string(),
+            ..self.clone()
+        }
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         Self::read(req).await
     }
@@ -152,13 +198,19 @@ impl Api {
         let resp = req.send().await.expect("request");
         let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
         let text = resp.text().await.unwrap();
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, json)
     }
 
     /// A raw request (for malformed bodies and custom headers).
     pub fn raw(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -196,35 +248,51 @@ impl Api {
 
     /// Creates an application and returns its id.
     pub async fn app(&self, name: &str) -> String {
-        let json = self.post_ok("/api/v1/app", serde_json::json!({"name": name}), 201).await;
+        let json = self
+            .post_ok("/api/v1/app", serde_json::json!({"name": name}), 201)
+            .await;
         json["id"].as_str().unwrap().to_string()
     }
 
     /// Creates an endpoint from `spec` and returns (id, secret).
     pub async fn endpoint(&self, app: &str, spec: Value) -> (String, String) {
-        let ep = self.post_ok(&format!("/api/v1/app/{app}/endpoint"), spec, 201).await;
+        let ep = self
+            .post_ok(&format!("/api/v1/app/{app}/endpoint"), spec, 201)
+            .await;
         let id = ep["id"].as_str().unwrap().to_string();
-        let secret = self.get_ok(&format!("/api/v1/app/{app}/endpoint/{id}/secret")).await;
+        let secret = self
+            .get_ok(&format!("/api/v1/app/{app}/endpoint/{id}/secret"))
+            .await;
         (id, secret["key"].as_str().unwrap().to_string())
     }
 
     /// Sends a message and returns its id.
     pub async fn message(&self, app: &str, event_type: &str, payload: Value) -> String {
         let json = self
-            .post_ok(&format!("/api/v1/app/{app}/msg"), serde_json::json!({"eventType": event_type, "payload": payload}), 202)
+            .post_ok(
+                &format!("/api/v1/app/{app}/msg"),
+                serde_json::json!({"eventType": event_type, "payload": payload}),
+                202,
+            )
             .await;
         json["id"].as_str().unwrap().to_string()
     }
 
     /// The attempts of a message, oldest first.
     pub async fn attempts(&self, app: &str, msg: &str) -> Vec<Value> {
-        let json = self.get_ok(&format!("/api/v1/app/{app}/attempt/msg/{msg}?order=ascending")).await;
+        let json = self
+            .get_ok(&format!(
+                "/api/v1/app/{app}/attempt/msg/{msg}?order=ascending"
+            ))
+            .await;
         json["data"].as_array().unwrap().clone()
     }
 
     /// The status of a message at each of its endpoints.
     pub async fn destinations(&self, app: &str, msg: &str) -> Vec<Value> {
-        let json = self.get_ok(&format!("/api/v1/app/{app}/msg/{msg}/endpoint")).await;
+        let json = self
+            .get_ok(&format!("/api/v1/app/{app}/msg/{msg}/endpoint"))
+            .await;
         json["data"].as_array().unwrap().clone()
     }
 }
@@ -240,7 +308,10 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     pub fn json(&self) -> Value {
@@ -280,25 +351,46 @@ impl Receiver {
             default: Arc::new(Mutex::new(Reply::Status(200))),
         };
         let state = this.clone();
-        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
-            let state = state.clone();
-            async move { state.handle(uri.path().to_string(), headers, body).await }
-        });
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+                let state = state.clone();
+                async move { state.handle(uri.path().to_string(), headers, body).await }
+            },
+        );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         this
     }
 
-    async fn handle(&self, path: String, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+    async fn handle(
+        &self,
+        path: String,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> axum::response::Response {
         use axum::response::IntoResponse;
-        let reply = self.script.lock().unwrap().pop_front().unwrap_or_else(|| self.default.lock().unwrap().clone());
+        let reply = self
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| self.default.lock().unwrap().clone());
         if let Reply::Slow(d) = reply {
             tokio::time::sleep(d).await;
         }
-        self.got.lock().unwrap().push(Delivery { path, headers, body, at: Instant::now() });
+        self.got.lock().unwrap().push(Delivery {
+            path,
+            headers,
+            body,
+            at: Instant::now(),
+        });
         match reply {
             Reply::Status(s) => StatusCode::from_u16(s).unwrap().into_response(),
             Reply::Slow(_) => StatusCode::OK.into_response(),
-            Reply::Redirect => (StatusCode::FOUND, [("location", "http://127.0.0.1:1/elsewhere")]).into_response(),
+            Reply::Redirect => (
+                StatusCode::FOUND,
+                [("location", "http://127.0.0.1:1/elsewhere")],
+            )
+                .into_response(),
             Reply::Body(s, b) => (StatusCode::from_u16(s).unwrap(), b).into_response(),
         }
     }
@@ -321,15 +413,22 @@ impl Receiver {
     }
 
     pub fn at(&self, path: &str) -> Vec<Delivery> {
-        self.deliveries().into_iter().filter(|d| d.path == path).collect()
+        self.deliveries()
+            .into_iter()
+            .filter(|d| d.path == path)
+            .collect()
     }
 
     /// Waits until `n` deliveries reached `path`.
     pub async fn wait_for(&self, path: &str, n: usize) -> Vec<Delivery> {
-        eventually(&format!("{n} deliveries at {path}"), Duration::from_secs(20), || async {
-            let got = self.at(path);
-            (got.len() >= n).then_some(got)
-        })
+        eventually(
+            &format!("{n} deliveries at {path}"),
+            Duration::from_secs(20),
+            || async {
+                let got = self.at(path);
+                (got.len() >= n).then_some(got)
+            },
+        )
         .await
     }
 }
@@ -345,17 +444,26 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// Waits until the message's delivery to every endpoint is finished (success or fail).
 pub async fn settled(api: &Api, app: &str, msg: &str) -> Vec<Value> {
-    eventually(&format!("message {msg} settled"), Duration::from_secs(30), || async {
-        let d = api.destinations(app, msg).await;
-        d.iter().all(|x| x["status"] == 0 || x["status"] == 2).then_some(d)
-    })
+    eventually(
+        &format!("message {msg} settled"),
+        Duration::from_secs(30),
+        || async {
+            let d = api.destinations(app, msg).await;
+            d.iter()
+                .all(|x| x["status"] == 0 || x["status"] == 2)
+                .then_some(d)
+        },
+    )
     .await
 }
 
@@ -367,7 +475,9 @@ pub fn require(present: bool, what: &str) -> bool {
     }
     let strict = std::env::var("SKYHOOK_TEST_STRICT").is_ok_and(|v| v == "1");
     assert!(!strict, "SKYHOOK_TEST_STRICT=1 but {what} is missing");
-    eprintln!("SKIPPED: {what} is missing (run interop/setup.sh, or set SKYHOOK_TEST_STRICT=1 to make this fatal)");
+    eprintln!(
+        "SKIPPED: {what} is missing (run interop/setup.sh, or set SKYHOOK_TEST_STRICT=1 to make this fatal)"
+    );
     false
 }
 
@@ -384,5 +494,7 @@ pub fn interop_python() -> Option<PathBuf> {
 
 /// Whether the npm interop packages are installed.
 pub fn interop_node() -> bool {
-    repo_root().join("interop/node_modules/standardwebhooks").exists()
+    repo_root()
+        .join("interop/node_modules/standardwebhooks")
+        .exists()
 }
