@@ -18,5 +18,5 @@ else
     npm install --no-audit --no-fund
 fi
 
-.venv/bin/python -c 'import standardwebhooks, svix, cryptography; print("python libs ok")'
+.venv/bin/python -c 'import standardwebhooks, svix, cryptography, openapi_spec_validator, schemathesis; print("python libs ok")'
 node -e 'import("standardwebhooks").then(() => console.log("node lib ok"))'

@@ -9,6 +9,7 @@ use skyhook_domain::model::{
     Application, Attempt, DeliveryStatus, Destination, Endpoint, EndpointStats, EventType, Message,
     Metadata,
 };
+use utoipa::ToSchema;
 
 /// `Some(None)` for an explicit `null`, `None` for an absent field (PATCH semantics).
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -17,27 +18,31 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationIn {
     pub name: String,
     pub uid: Option<String>,
     pub throttle_rate: Option<u16>,
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub metadata: Option<Metadata>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationPatch {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub uid: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u16>)]
     pub throttle_rate: Option<Option<u16>>,
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub metadata: Option<Metadata>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationOut {
     id: String,
@@ -45,6 +50,7 @@ pub struct ApplicationOut {
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     throttle_rate: Option<u16>,
+    #[schema(value_type = HashMap<String, String>)]
     metadata: Metadata,
     created_at: String,
     updated_at: String,
@@ -64,7 +70,7 @@ impl From<Application> for ApplicationOut {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeIn {
     pub name: Option<String>,
@@ -79,20 +85,22 @@ pub struct EventTypeIn {
     pub feature_flags: Vec<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypePatch {
     pub description: Option<String>,
     pub archived: Option<bool>,
     pub deprecated: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
     pub schemas: Option<Option<serde_json::Value>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub group_name: Option<Option<String>>,
     pub feature_flags: Option<Vec<String>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeOut {
     name: String,
@@ -124,7 +132,7 @@ impl From<EventType> for EventTypeOut {
 }
 
 /// `EndpointIn` and `EndpointUpsertIn` (PUT): `url` required, the rest defaults.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointIn {
     pub url: String,
@@ -140,28 +148,34 @@ pub struct EndpointIn {
     #[serde(default)]
     pub channels: Option<Vec<String>>,
     pub secret: Option<String>,
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub metadata: Option<Metadata>,
     pub headers: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointPatch {
     pub url: Option<String>,
     pub description: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub uid: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u16>)]
     pub throttle_rate: Option<Option<u16>>,
     pub disabled: Option<bool>,
     #[serde(default, alias = "filterTypes", deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub event_types: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub channels: Option<Option<Vec<String>>>,
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub metadata: Option<Metadata>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointOut {
     id: String,
@@ -173,6 +187,7 @@ pub struct EndpointOut {
     disabled: bool,
     event_types: Option<Vec<String>>,
     channels: Option<Vec<String>>,
+    #[schema(value_type = HashMap<String, String>)]
     metadata: Metadata,
     created_at: String,
     updated_at: String,
@@ -200,24 +215,24 @@ impl From<Endpoint> for EndpointOut {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EndpointSecretOut {
     pub key: String,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointSecretRotateIn {
     pub key: Option<String>,
     pub grace_period_seconds: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EndpointHeadersIn {
     pub headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointHeadersPatchIn {
     pub headers: BTreeMap<String, String>,
@@ -225,13 +240,14 @@ pub struct EndpointHeadersPatchIn {
     pub delete_headers: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointHeadersOut {
     pub headers: BTreeMap<String, String>,
     pub sensitive: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EndpointStats)]
 pub struct EndpointStatsOut {
     success: i64,
     pending: i64,
@@ -252,18 +268,19 @@ impl From<EndpointStats> for EndpointStatsOut {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RecoverIn {
     pub since: String,
     pub until: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageIn {
     pub event_type: String,
     pub event_id: Option<String>,
     /// Kept as the exact bytes received: delivered byte for byte.
+    #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
     #[serde(default)]
     pub channels: Vec<String>,
@@ -272,13 +289,14 @@ pub struct MessageIn {
     pub application: Option<ApplicationIn>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageOut {
     id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     event_id: Option<String>,
     event_type: String,
+    #[schema(value_type = Object)]
     payload: Box<RawValue>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     channels: Vec<String>,
@@ -307,7 +325,7 @@ impl MessageOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointMessageOut {
     #[serde(flatten)]
@@ -328,7 +346,7 @@ impl EndpointMessageOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageEndpointOut {
     #[serde(flatten)]
@@ -349,7 +367,7 @@ impl MessageEndpointOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageAttemptOut {
     id: String,

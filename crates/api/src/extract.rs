@@ -5,7 +5,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use skyhook_domain::model::Application;
 use skyhook_store::TokenScope;
 use subtle::ConstantTimeEq;
@@ -13,13 +12,7 @@ use subtle::ConstantTimeEq;
 use crate::AppState;
 use crate::error::{ApiError, FieldError};
 
-/// SHA-256 of a token, hex: what the store keeps instead of the token.
-pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use skyhook_domain::tokens::hash_token;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@
 //! - `pagination`: `limit`/`iterator`/`order` and `ListResponse`.
 //! - `idempotency`: replaying the first answer to a repeated `idempotency-key`.
 //! - `routes`: one module per resource.
+//! - [`openapi`]: the generated OpenAPI 3.1 document.
 
 use std::sync::Arc;
 
@@ -18,7 +19,10 @@ use tokio::sync::Notify;
 mod dto;
 pub mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod idempotency;
+pub mod openapi;
 mod pagination;
 mod routes;
 mod validate;
@@ -46,6 +50,8 @@ pub struct AppState {
     /// Poked after a message is committed so the delivery workers start at once.
     pub(crate) wake: Arc<Notify>,
     pub(crate) admin_hash: Option<String>,
+    /// `skyhook listen` sessions served by this process.
+    pub(crate) listen: skyhook_delivery::listen::Hub,
 }
 
 impl AppState {
@@ -57,7 +63,15 @@ impl AppState {
             config: Arc::new(config),
             wake,
             admin_hash,
+            listen: Default::default(),
         }
+    }
+
+    /// Serves `skyhook listen` sessions through `hub`, the one the local worker's
+    /// sender hands `skyhook-listen://` deliveries to.
+    pub fn with_listen_hub(mut self, hub: skyhook_delivery::listen::Hub) -> Self {
+        self.listen = hub;
+        self
     }
 }
 

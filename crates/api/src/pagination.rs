@@ -9,10 +9,16 @@ use skyhook_store::Page;
 use crate::error::{ApiError, ApiResult};
 
 /// Query parameters of every list.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1 to 250 (default 50).
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<u32>,
+    /// `iterator` (next page) or `prevIterator` (previous page) of a response.
     iterator: Option<String>,
+    /// `ascending` or `descending`.
+    #[param(pattern = "^(ascending|descending)$")]
     order: Option<String>,
 }
 
@@ -89,5 +95,46 @@ pub fn respond<R, T>(
         iterator,
         prev_iterator,
         done,
+    }
+}
+
+/// Named like Svix's schemas: `ListResponse_ApplicationOut`. (`ComposeSchema` is how
+/// utoipa's derive implements `PartialSchema` for generic types.)
+impl<T: utoipa::ToSchema> utoipa::__dev::ComposeSchema for ListResponse<T> {
+    fn compose(
+        _generics: Vec<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+    ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Ref, SchemaType, Type};
+        let cursor =
+            || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
+        ObjectBuilder::new()
+            .property(
+                "data",
+                ArrayBuilder::new().items(Ref::from_schema_name(T::name())),
+            )
+            .property("iterator", cursor())
+            .property("prevIterator", cursor())
+            .property("done", ObjectBuilder::new().schema_type(Type::Boolean))
+            .required("data")
+            .required("done")
+            .required("iterator")
+            .into()
+    }
+}
+
+impl<T: utoipa::ToSchema> utoipa::ToSchema for ListResponse<T> {
+    /// utoipa appends the type argument: `ListResponse_ApplicationOut`.
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ListResponse".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((T::name().into(), T::schema()));
+        T::schemas(schemas);
     }
 }

@@ -49,33 +49,11 @@ pub fn channels(field: &str, list: &[String]) -> ApiResult<()> {
     }
 }
 
-/// An endpoint URL: absolute http(s) with a host, at most 64 KiB; `https_only` refuses http.
+/// An endpoint URL: absolute http(s) with a host, at most 64 KiB; `https_only` refuses
+/// http (the rule lives in [`skyhook_domain::validate`], shared with the dashboard).
 pub fn endpoint_url(value: &str, https_only: bool) -> ApiResult<()> {
-    if value.len() > 65_536 {
-        return Err(ApiError::field("url", "at most 65536 characters"));
-    }
-    let url = url::Url::parse(value)
-        .map_err(|e| ApiError::field("url", format!("not a valid URL: {e}")))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if !https_only => {}
-        "http" => {
-            return Err(ApiError::field(
-                "url",
-                "only https:// URLs are allowed (HTTPS_ONLY)",
-            ));
-        }
-        other => {
-            return Err(ApiError::field(
-                "url",
-                format!("scheme must be http or https, not {other}"),
-            ));
-        }
-    }
-    if url.host().is_none() {
-        return Err(ApiError::field("url", "the URL needs a host"));
-    }
-    Ok(())
+    skyhook_domain::validate::endpoint_url(value, https_only)
+        .map_err(|msg| ApiError::field("url", msg))
 }
 
 /// Headers we set ourselves, or that would break the request, cannot be custom.
@@ -113,4 +91,90 @@ pub fn custom_headers<'a>(
         }
     }
     Ok(())
+}
+
+/// Longest display name or description we keep.
+pub const MAX_TEXT: usize = 4096;
+/// Most metadata entries, custom headers or tags on one object.
+pub const MAX_ENTRIES: usize = 64;
+/// Longest metadata or header value.
+pub const MAX_VALUE: usize = 4096;
+
+/// A free-text field of at most [`MAX_TEXT`] characters.
+pub fn text(field: &str, value: &str) -> ApiResult<()> {
+    if value.chars().count() > MAX_TEXT {
+        return Err(ApiError::field(
+            field,
+            format!("at most {MAX_TEXT} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A string map (metadata, headers) of bounded size.
+pub fn map<'a>(
+    field: &str,
+    entries: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
+) -> ApiResult<()> {
+    if entries.len() > MAX_ENTRIES {
+        return Err(ApiError::field(
+            field,
+            format!("at most {MAX_ENTRIES} entries"),
+        ));
+    }
+    for (k, v) in entries {
+        if k.is_empty() || k.len() > 256 || v.len() > MAX_VALUE {
+            return Err(ApiError::field(
+                field,
+                format!("keys are 1-256 characters and values at most {MAX_VALUE}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Deepest nesting accepted in a payload, as for every other JSON input (serde_json's
+/// own limit); a payload is kept verbatim, so it is measured rather than parsed.
+pub const MAX_DEPTH: usize = 128;
+
+/// The nesting depth of the JSON text `raw` (brackets outside strings).
+pub fn json_depth(raw: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in raw.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings() {
+        assert_eq!(json_depth("{}"), 1);
+        assert_eq!(json_depth(r#"{"a":[1,{"b":"[[[{{"}]}"#), 3);
+        assert_eq!(json_depth(r#"{"a":"\"[["}"#), 1);
+        assert_eq!(
+            json_depth(&format!("{}{}", "[".repeat(500), "]".repeat(500))),
+            500
+        );
+    }
 }

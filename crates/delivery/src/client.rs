@@ -21,6 +21,8 @@ pub struct AttemptResult {
     pub response: String,
     /// Sending to last byte read.
     pub duration: Duration,
+    /// What a 429 or 503 answer asked for with `Retry-After`.
+    pub retry_after: Option<Duration>,
 }
 
 impl AttemptResult {
@@ -37,19 +39,32 @@ pub struct Sender {
     policy: Arc<Policy>,
     timeout: Duration,
     user_agent: HeaderValue,
+    /// Listen sessions of this process, for `skyhook-listen://` endpoints.
+    listen: crate::listen::Hub,
 }
 
 impl Sender {
-    /// A sender with `policy` and a per-attempt `timeout`.
-    pub fn new(policy: Policy, timeout: Duration) -> reqwest::Result<Self> {
+    /// A sender with `policy`, a per-attempt `timeout`, and CA certificates trusted
+    /// besides the system roots (`EXTRA_CA_CERTS`, a PEM bundle) for private PKI.
+    pub fn new(
+        policy: Policy,
+        timeout: Duration,
+        extra_ca_pem: Option<&[u8]>,
+    ) -> reqwest::Result<Self> {
         let policy = Arc::new(policy);
+        let extra = match extra_ca_pem {
+            Some(pem) => reqwest::Certificate::from_pem_bundle(pem)?,
+            None => Vec::new(),
+        };
         let client = reqwest::Client::builder()
+            .tls_certs_merge(extra)
             // A proxy would make the guarded resolver judge the proxy, not the target.
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(32)
+            // As many idle connections as attempts may run to one endpoint at once.
+            .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
             .dns_resolver(Arc::new(GuardedResolver(policy.clone())))
             .build()?;
@@ -60,7 +75,37 @@ impl Sender {
             policy,
             timeout,
             user_agent,
+            listen: crate::listen::Hub::default(),
         })
+    }
+
+    /// Hands deliveries to `skyhook-listen://` endpoints to the sessions of `hub`.
+    pub fn with_listen_hub(mut self, hub: crate::listen::Hub) -> Self {
+        self.listen = hub;
+        self
+    }
+
+    /// A listen session's delivery: the signed request goes to the session, not out.
+    async fn hand_to_session(
+        &self,
+        session: &str,
+        endpoint: &Endpoint,
+        msg: &Message,
+        now: Millis,
+    ) -> Result<(u16, String, Option<Duration>), String> {
+        let headers = self
+            .headers(endpoint, msg, now)
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let event = crate::listen::ListenEvent {
+            msg_id: msg.id.clone(),
+            headers,
+            body: msg.payload.clone(),
+            taken: None,
+        };
+        self.listen.deliver(session, event).await?;
+        Ok((200, "handed to the listen session".into(), None))
     }
 
     /// The headers of a delivery: custom ones first, so ours always win.
@@ -102,15 +147,19 @@ impl Sender {
     /// POSTs `msg` to `endpoint` once and reports what happened.
     pub async fn attempt(&self, endpoint: &Endpoint, msg: &Message, now: Millis) -> AttemptResult {
         let started = Instant::now();
-        let outcome = self.send(endpoint, msg, now).await;
-        let (status_code, response) = match outcome {
+        let outcome = match endpoint.url.strip_prefix(crate::listen::SCHEME) {
+            Some(session) => self.hand_to_session(session, endpoint, msg, now).await,
+            None => self.send(endpoint, msg, now).await,
+        };
+        let (status_code, response, retry_after) = match outcome {
             Ok(ok) => ok,
-            Err(reason) => (0, reason),
+            Err(reason) => (0, reason, None),
         };
         AttemptResult {
             status_code,
             response,
             duration: started.elapsed(),
+            retry_after,
         }
     }
 
@@ -119,7 +168,7 @@ impl Sender {
         endpoint: &Endpoint,
         msg: &Message,
         now: Millis,
-    ) -> Result<(u16, String), String> {
+    ) -> Result<(u16, String, Option<Duration>), String> {
         let url = url::Url::parse(&endpoint.url).map_err(|e| format!("invalid URL: {e}"))?;
         check_url(&self.policy, &url).map_err(|e| e.to_string())?;
         let mut resp = self
@@ -132,6 +181,13 @@ impl Sender {
             .await
             .map_err(|e| self.describe(&e))?;
         let status = resp.status().as_u16();
+        let retry_after = match status {
+            429 | 503 => resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(parse_retry_after),
+            _ => None,
+        };
         let mut body = Vec::new();
         while body.len() < MAX_RESPONSE_BYTES {
             match resp.chunk().await {
@@ -146,7 +202,11 @@ impl Sender {
             }
         }
         body.truncate(MAX_RESPONSE_BYTES);
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok((
+            status,
+            String::from_utf8_lossy(&body).into_owned(),
+            retry_after,
+        ))
     }
 
     /// A clear reason for a failed request: blocked, timeout, connect error, …
@@ -172,5 +232,38 @@ impl Sender {
         } else {
             chain
         }
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        assert_eq!(
+            parse_retry_after(&HeaderValue::from_static("120")),
+            Some(Duration::from_secs(120))
+        );
+        let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
+        let d = parse_retry_after(&HeaderValue::from_str(&later).unwrap()).unwrap();
+        assert!(
+            d > Duration::from_secs(80) && d <= Duration::from_secs(90),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
     }
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 use skyhook_domain::clock::{Millis, now_ms};
 use skyhook_domain::ids;
 use skyhook_domain::model::{Attempt, DeliveryStatus, TriggerType};
-use skyhook_domain::retry::RetrySchedule;
+use skyhook_domain::operational;
+use skyhook_domain::retry::{self, RetrySchedule};
+use skyhook_domain::throttle::Pacer;
 use skyhook_store::{Claim, Outcome, Store};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +28,8 @@ pub struct WorkerConfig {
     pub schedule: RetrySchedule,
     /// Attempts in flight at once.
     pub concurrency: usize,
+    /// Attempts in flight at once to one endpoint, so a slow one holds only its share.
+    pub per_endpoint: usize,
     /// How long a claim stays invisible to other workers; longer than an attempt.
     pub lease: Duration,
     /// The longest the worker sleeps without checking the database (a safety net
@@ -33,6 +37,8 @@ pub struct WorkerConfig {
     pub max_idle: Duration,
     /// How long shutdown waits for in-flight attempts before leaving them to lease expiry.
     pub shutdown_grace: Duration,
+    /// An endpoint failing without a success for this long is disabled.
+    pub disable_after: Duration,
 }
 
 /// Claims and delivers.
@@ -42,6 +48,10 @@ pub struct Worker {
     config: WorkerConfig,
     wake: Arc<Notify>,
     permits: Arc<Semaphore>,
+    /// Throttle bookkeeping (per node: N nodes may together reach N x throttleRate).
+    pacer: std::sync::Mutex<Pacer>,
+    /// Attempts in flight per endpoint.
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl Worker {
@@ -59,6 +69,8 @@ impl Worker {
             config,
             wake,
             permits,
+            pacer: Default::default(),
+            in_flight: Default::default(),
         }
     }
 
@@ -97,13 +109,23 @@ impl Worker {
         if free == 0 {
             return Ok(Some(self.config.max_idle));
         }
+        let busy = self.busy_endpoints();
         let now = now_ms();
         let claims = self
             .store
-            .claim_due(now, free, self.config.lease.as_millis() as i64)
+            .claim_due(now, free, self.config.lease.as_millis() as i64, &busy)
             .await?;
         let full = claims.len() as u32 == free;
+        let claimed_any = !claims.is_empty();
         for claim in claims {
+            if !self.take_endpoint_slot(&claim.endpoint.id) {
+                // This batch brought more for one endpoint than its cap: put the rest
+                // back (not counted as attempts); they are claimed as slots free up.
+                if let Err(e) = self.store.defer(&claim, now).await {
+                    tracing::warn!(error = %e, "putting back a delivery over its endpoint's cap failed");
+                }
+                continue;
+            }
             let permit = self
                 .permits
                 .clone()
@@ -112,7 +134,9 @@ impl Worker {
                 .expect("semaphore never closed");
             let this = self.clone();
             tokio::spawn(async move {
+                let endpoint_id = claim.endpoint.id.clone();
                 this.deliver(claim).await;
+                this.release_endpoint_slot(&endpoint_id);
                 drop(permit);
                 // A freed slot may be able to take work that was left waiting.
                 this.wake.notify_one();
@@ -121,12 +145,75 @@ impl Worker {
         if full {
             return Ok(None);
         }
+        if !claimed_any && !busy.is_empty() {
+            // What is due belongs to endpoints at their cap: wait for an attempt to end.
+            return Ok(Some(self.config.max_idle));
+        }
         let next = self.store.next_due().await?;
         Ok(Some(sleep_until(next, now_ms(), self.config.max_idle)))
     }
 
+    /// Endpoints with `per_endpoint` attempts in flight here.
+    fn busy_endpoints(&self) -> Vec<String> {
+        let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight
+            .iter()
+            .filter(|(_, n)| **n >= self.config.per_endpoint)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn take_endpoint_slot(&self, endpoint_id: &str) -> bool {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = in_flight.entry(endpoint_id.to_string()).or_insert(0);
+        if *n >= self.config.per_endpoint {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release_endpoint_slot(&self, endpoint_id: &str) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = in_flight.get_mut(endpoint_id) {
+            *n -= 1;
+            if *n == 0 {
+                in_flight.remove(endpoint_id);
+            }
+        }
+    }
+
+    /// One attempt, in a span carrying the message id, endpoint id and attempt number
+    /// (the claim already counts this attempt: 1 for the first), so every log line of
+    /// the attempt names them.
+    #[tracing::instrument(
+        name = "delivery_attempt",
+        skip_all,
+        fields(
+            msg_id = %claim.message.id,
+            endpoint_id = %claim.endpoint.id,
+            attempt_number = claim.attempts_made,
+        )
+    )]
     async fn deliver(&self, claim: Claim) {
         let started = now_ms();
+        if !claim.endpoint.disabled {
+            let slot = self.pacer.lock().unwrap_or_else(|e| e.into_inner()).admit(
+                &claim.endpoint.id,
+                claim.delivery_id,
+                claim.endpoint.throttle_rate,
+                started,
+            );
+            if let Some(until) = slot {
+                // Over the endpoint's throttleRate: back in the queue at its slot, not sent,
+                // not counted. If this fails the lease runs out and it comes back anyway.
+                if let Err(e) = self.store.defer(&claim, until).await {
+                    tracing::warn!(error = %e, "deferring a throttled delivery failed");
+                }
+                return;
+            }
+        }
+        let in_flight = crate::metrics::InFlight::start();
         // An endpoint disabled after the message was queued gets no request: the
         // delivery fails at once with a visible reason and can be resent once re-enabled.
         let result = if claim.endpoint.disabled {
@@ -134,6 +221,7 @@ impl Worker {
                 status_code: 0,
                 response: "endpoint is disabled".into(),
                 duration: Duration::ZERO,
+                retry_after: None,
             }
         } else {
             self.sender
@@ -141,23 +229,23 @@ impl Worker {
                 .await
         };
         let finished = now_ms();
-        let success = result.is_success();
-        let outcome = if success {
-            Outcome::Success
-        } else if claim.manual || claim.endpoint.disabled {
-            Outcome::Fail
-        } else {
-            match self.config.schedule.next_delay(claim.attempts_made) {
-                Some(d) => Outcome::RetryAt(finished + d.as_millis() as Millis),
-                None => Outcome::Fail,
-            }
-        };
+        let outcome = self.outcome(&claim, &result, finished);
+        drop(in_flight);
+        crate::metrics::attempt(
+            &claim.endpoint.id,
+            result.status_code,
+            outcome,
+            result.duration,
+            Some(Duration::from_millis(
+                finished.saturating_sub(claim.message.created_at).max(0) as u64,
+            )),
+        );
         let attempt = Attempt {
             id: ids::new_id(ids::ATTEMPT, finished),
             msg_id: claim.message.id.clone(),
             endpoint_id: claim.endpoint.id.clone(),
             url: claim.endpoint.url.clone(),
-            status: if success {
+            status: if outcome.is_success() {
                 DeliveryStatus::Success
             } else {
                 DeliveryStatus::Fail
@@ -172,16 +260,57 @@ impl Worker {
             },
             created_at: finished,
         };
-        tracing::debug!(msg_id = %attempt.msg_id, endpoint_id = %attempt.endpoint_id, status = attempt.response_status_code, ?outcome, "attempt");
+        tracing::info!(
+            msg_id = %attempt.msg_id,
+            endpoint_id = %attempt.endpoint_id,
+            attempt = claim.attempts_made,
+            status = attempt.response_status_code,
+            duration_ms = attempt.response_duration_ms,
+            ?outcome,
+            "delivery attempt"
+        );
+        if self.record(&claim, &attempt, outcome).await
+            && !outcome.is_success()
+            && !claim.endpoint.disabled
+            && operational::should_disable(
+                claim.endpoint.failing_since,
+                finished,
+                self.config.disable_after.as_millis() as i64,
+            )
+        {
+            self.disable(&claim, finished).await;
+        }
+    }
+
+    /// What happens next: success, a retry by the schedule (or later, when the receiver
+    /// asked with `Retry-After`), or fail.
+    fn outcome(&self, claim: &Claim, result: &AttemptResult, finished: Millis) -> Outcome {
+        if result.is_success() {
+            return Outcome::Success;
+        }
+        if claim.manual || claim.endpoint.disabled {
+            return Outcome::Fail;
+        }
+        match self.config.schedule.next_delay(claim.attempts_made) {
+            Some(d) => Outcome::RetryAt(
+                finished + retry::honour_retry_after(d, result.retry_after).as_millis() as Millis,
+            ),
+            None => Outcome::Fail,
+        }
+    }
+
+    /// Records the attempt; returns whether it was recorded under our lease.
+    async fn record(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> bool {
         // Recording can fail while the database is away; keep trying, since the
         // attempt happened. If the lease is lost meanwhile, the row is redelivered.
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.store.complete(&claim, &attempt, outcome).await {
-                Ok(true) => return,
-                Ok(false) => {
-                    tracing::warn!(msg_id = %attempt.msg_id, "lease lost before the attempt was recorded; it will be retried");
-                    return;
+            match self.store.complete(claim, attempt, outcome).await {
+                Ok(recorded) => {
+                    if !recorded {
+                        tracing::warn!(msg_id = %attempt.msg_id, "lease lost before the attempt was recorded; it will be retried");
+                    }
+                    return recorded;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "recording an attempt failed; retrying");
@@ -189,6 +318,33 @@ impl Worker {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+    }
+
+    /// Disables an endpoint that failed for `ENDPOINT_DISABLE_AFTER` and tells the
+    /// operational-webhook endpoints, if that application exists.
+    async fn disable(&self, claim: &Claim, now: Millis) {
+        let ep = &claim.endpoint;
+        let result: Result<(), skyhook_store::StoreError> = async {
+            if !self.store.disable_endpoint(&ep.id, now).await? {
+                return Ok(()); // another worker got there first
+            }
+            tracing::warn!(endpoint_id = %ep.id, failing_since = ?ep.failing_since, "endpoint disabled after failing for ENDPOINT_DISABLE_AFTER");
+            let (Some(ops), Some(app)) = (
+                self.store.get_app(operational::OPERATIONAL_APP_UID).await?,
+                self.store.get_app(&ep.app_id).await?,
+            ) else {
+                return Ok(());
+            };
+            let msg = operational::endpoint_disabled(&ops, &app, ep, now);
+            if self.store.create_message(&msg).await? > 0 {
+                self.wake.notify_one();
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, endpoint_id = %ep.id, "disabling a failing endpoint failed");
         }
     }
 

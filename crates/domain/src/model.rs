@@ -79,6 +79,9 @@ pub struct Endpoint {
     pub headers: BTreeMap<String, String>,
     /// Signing secrets: the current one and any still in their rotation grace period.
     pub secrets: SecretSet,
+    /// Since when every attempt has failed (`None` while the last attempt succeeded);
+    /// kept by the store, read to disable endpoints that fail for too long.
+    pub failing_since: Option<Millis>,
     /// Creation time.
     pub created_at: Millis,
     /// Last change.
@@ -215,3 +218,6 @@ pub struct EndpointStats {
     /// In flight.
     pub sending: i64,
 }
+
+/// Uid of the endpoint that is a project's webhooks plugin (CONTRACT §4).
+pub const WEBHOOKS_PLUGIN_UID: &str = "webhooks-plugin";

@@ -18,6 +18,15 @@ pub struct ScheduleError {
     reason: String,
 }
 
+/// The longest a receiver's `Retry-After` may push the next attempt back.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
+
+/// The wait before the next attempt: the schedule's, or longer when the receiver
+/// asked for more with `Retry-After` (up to [`RETRY_AFTER_CAP`]).
+pub fn honour_retry_after(scheduled: Duration, retry_after: Option<Duration>) -> Duration {
+    retry_after.map_or(scheduled, |ra| scheduled.max(ra.min(RETRY_AFTER_CAP)))
+}
+
 impl RetrySchedule {
     /// The Standard Webhooks recommendation: about 3.15 days in all.
     pub const DEFAULT: &'static str = "5s,5m,30m,2h,5h,10h,14h,20h,24h";
@@ -85,6 +94,21 @@ mod tests {
         assert!(s.next_delay(1).unwrap() <= Duration::from_millis(110));
         assert_eq!(s.next_delay(3), None);
         assert_eq!(s.next_delay(0), None);
+    }
+
+    #[test]
+    fn retry_after_only_lengthens_the_wait_and_is_capped() {
+        let s = Duration::from_secs(5);
+        assert_eq!(honour_retry_after(s, None), s);
+        assert_eq!(honour_retry_after(s, Some(Duration::from_secs(1))), s);
+        assert_eq!(
+            honour_retry_after(s, Some(Duration::from_secs(60))),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            honour_retry_after(s, Some(Duration::from_secs(86_400))),
+            RETRY_AFTER_CAP
+        );
     }
 
     #[test]

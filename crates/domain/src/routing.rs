@@ -31,6 +31,7 @@ mod tests {
             metadata: Default::default(),
             headers: Default::default(),
             secrets: SecretSet::generate(0),
+            failing_since: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -99,9 +99,43 @@ pub struct SecretEntry {
 }
 
 /// An endpoint's secrets: the current one first, then those still in their grace period.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// Its serialised form (what stores keep) is sealed with the main key
+/// ([`crate::sealing`]): a JSON string instead of the plain list.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretSet(Vec<SecretEntry>);
+
+impl Serialize for SecretSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let plain = serde_json::to_string(&self.0).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&crate::sealing::seal(&plain))
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// Sealed (a string) or, from before sealing, the plain list.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Sealed(String),
+            Plain(Vec<SecretEntry>),
+        }
+        let entries = match Stored::deserialize(d)? {
+            Stored::Plain(entries) => entries,
+            Stored::Sealed(text) => {
+                let plain = crate::sealing::open(&text).map_err(serde::de::Error::custom)?;
+                serde_json::from_str(&plain).map_err(serde::de::Error::custom)?
+            }
+        };
+        if entries.is_empty() {
+            return Err(serde::de::Error::custom(
+                "an endpoint needs at least one secret",
+            ));
+        }
+        Ok(Self(entries))
+    }
+}
 
 impl fmt::Debug for SecretSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,15 +1,22 @@
-//! The `skyhook` binary: `serve`, `migrate`, `token create`.
+//! The `skyhook` binary: `serve`, `migrate`, `token create`, `openapi`, and the CLI
+//! that talks to a server over HTTP (`app`, `endpoint`, `msg`, `trigger`, `listen`, `recover`).
 //!
 //! # Layout
 //! - [`settings`]: flags, `SKYHOOK_*` variables and `skyhook.toml`, merged and checked.
 //! - [`serve`]: wiring the store, the API and the delivery workers into one process.
 //! - [`store`]: opening the database named by `DATABASE_URL`.
+//! - [`main_key`]: the key that seals secrets at rest.
+//! - [`telemetry`]: logs, request spans, OpenTelemetry, Prometheus metrics.
+//! - [`cli`]: the commands that talk to a running server.
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+mod main_key;
 mod serve;
 mod settings;
 mod store;
+mod telemetry;
 
 use settings::{Flags, Settings};
 
@@ -41,6 +48,10 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Print the OpenAPI 3.1 document of the API (the committed `openapi.json`).
+    Openapi,
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 #[derive(Subcommand)]
@@ -56,9 +67,19 @@ enum TokenCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // These need no settings, database or key: they print, or talk to a server.
+    let command = match cli.command {
+        Command::Openapi => {
+            print!("{}", skyhook_api::openapi::json());
+            return Ok(());
+        }
+        Command::Client(command) => return cli::run(command).await,
+        other => other,
+    };
     init_tracing();
     let settings = Settings::load(&cli.flags)?;
-    match cli.command {
+    main_key::install(&settings)?;
+    match command {
         Command::Serve { dev } => serve::run(settings, dev).await,
         Command::Migrate => {
             let store = store::open(&settings.database_url).await?;
@@ -66,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
             drop(store);
             Ok(())
         }
+        Command::Openapi | Command::Client(_) => unreachable!("handled above"),
         Command::Token {
             command: TokenCommand::Create { app },
         } => {
@@ -81,14 +103,5 @@ async fn main() -> anyhow::Result<()> {
 
 /// Human-readable logs by default, JSON lines with `SKYHOOK_LOG_FORMAT=json`.
 fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SKYHOOK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("SKYHOOK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    telemetry::init_tracing();
 }

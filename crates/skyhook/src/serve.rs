@@ -38,7 +38,7 @@ pub async fn create_token(store: &dyn Store, app: Option<&str>) -> anyhow::Resul
 }
 
 pub async fn run(settings: Settings, dev: bool) -> anyhow::Result<()> {
-    let store = store::open(&settings.database_url).await?;
+    let store = store::open_configured(&settings).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -61,6 +61,8 @@ pub async fn run(settings: Settings, dev: bool) -> anyhow::Result<()> {
     };
 
     let wake = Arc::new(Notify::new());
+    // `skyhook listen` sessions: served by the API, fed by this process's worker.
+    let listen_hub = skyhook_delivery::listen::Hub::default();
     let shutdown = CancellationToken::new();
     let mut worker_task = None;
     if settings.run_worker {
@@ -68,17 +70,26 @@ pub async fn run(settings: Settings, dev: bool) -> anyhow::Result<()> {
             allow_nets: settings.allowed_private_destinations.clone(),
             allow_loopback: dev,
         };
-        let sender =
-            Sender::new(policy, settings.delivery_timeout).context("building the HTTP client")?;
+        let sender = Sender::new(
+            policy,
+            settings.delivery_timeout,
+            settings.extra_ca_certs.as_deref(),
+        )
+        .context("building the HTTP client (check EXTRA_CA_CERTS)")?
+        .with_listen_hub(listen_hub.clone());
         let config = WorkerConfig {
             schedule: settings.retry_schedule.clone(),
+            disable_after: settings.endpoint_disable_after,
             concurrency: 256,
+            per_endpoint: 32,
             // Long enough for an attempt (at most the timeout) and its recording.
             lease: settings.delivery_timeout * 2 + Duration::from_secs(5),
-            max_idle: Duration::from_secs(30),
+            max_idle: store::worker_max_idle(&settings.database_url),
             shutdown_grace: settings.delivery_timeout + Duration::from_secs(1),
         };
         let worker = Worker::new(store.clone(), sender, config, wake.clone());
+        // Other nodes' new work wakes this worker too (PostgreSQL LISTEN/NOTIFY).
+        store.watch_for_work(wake.clone());
         worker_task = Some(tokio::spawn(worker.run(shutdown.clone())));
     }
 
@@ -89,7 +100,17 @@ pub async fn run(settings: Settings, dev: bool) -> anyhow::Result<()> {
             https_only: settings.https_only,
             admin_token: settings.admin_token.clone(),
         };
-        skyhook_api::router(AppState::new(store.clone(), config, wake))
+        let dashboard = skyhook_dashboard::DashboardConfig {
+            public_url: public_url.clone(),
+            https_only: settings.https_only,
+            admin_token: settings.admin_token.clone(),
+        };
+        skyhook_api::router(
+            AppState::new(store.clone(), config, wake.clone()).with_listen_hub(listen_hub),
+        )
+        .merge(skyhook_dashboard::router(
+            skyhook_dashboard::DashboardState::new(store.clone(), dashboard, wake),
+        ))
     } else {
         // A worker-only node still answers health checks.
         axum::Router::new().route(
@@ -97,10 +118,14 @@ pub async fn run(settings: Settings, dev: bool) -> anyhow::Result<()> {
             axum::routing::get(|| async { axum::http::StatusCode::NO_CONTENT }),
         )
     }
-    .layer(tower_http::trace::TraceLayer::new_for_http());
+    .merge(crate::telemetry::metrics_router(store.clone()));
+    let app = crate::telemetry::layer_requests(app);
 
     println!("Skyhook listening on http://{addr}");
     println!("API: {public_url}/api/v1");
+    if settings.run_api {
+        println!("Dashboard: {public_url}/");
+    }
     if let Some(token) = first_token {
         println!("Admin token (shown once, stored hashed): {token}");
     }

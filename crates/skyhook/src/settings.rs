@@ -25,10 +25,23 @@ pub struct Flags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// PostgreSQL: connections per node (default 16).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_pool_size: Option<u32>,
+    /// PostgreSQL: longest a statement may run, e.g. `30s` (`0` for no limit).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_statement_timeout: Option<String>,
     /// Base of every projectUrl and dashboard link.
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Base64 of 32 random bytes sealing secrets at rest (default: generated into the
+    /// SQLite data directory; required on PostgreSQL).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_key: Option<String>,
     /// Admin bearer token (default: generated once and stored hashed).
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,6 +54,14 @@ pub struct Flags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_timeout: Option<String>,
+    /// An endpoint failing without a single success for this long is disabled, e.g. `5d`.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_disable_after: Option<String>,
+    /// PEM bundle of CA certificates trusted for deliveries besides the system roots.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_ca_certs: Option<PathBuf>,
     /// Comma-separated CIDRs that may be delivered to although private.
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,10 +85,16 @@ pub struct Flags {
 pub struct Settings {
     pub listen: String,
     pub database_url: String,
+    pub database_pool_size: u32,
+    pub database_statement_timeout: Duration,
     pub public_url: Option<String>,
     pub admin_token: Option<String>,
+    pub main_key: Option<String>,
     pub retry_schedule: RetrySchedule,
     pub delivery_timeout: Duration,
+    pub endpoint_disable_after: Duration,
+    /// The PEM bundle's contents, read at start so a bad path fails at once.
+    pub extra_ca_certs: Option<Vec<u8>>,
     pub allowed_private_destinations: Vec<IpNet>,
     pub https_only: bool,
     pub max_payload_bytes: usize,
@@ -79,10 +106,15 @@ pub struct Settings {
 struct Raw {
     listen: String,
     database_url: String,
+    database_pool_size: u32,
+    database_statement_timeout: String,
     public_url: Option<String>,
     admin_token: Option<String>,
+    main_key: Option<String>,
     retry_schedule: String,
     delivery_timeout: String,
+    endpoint_disable_after: String,
+    extra_ca_certs: Option<PathBuf>,
     allowed_private_destinations: String,
     https_only: bool,
     max_payload_bytes: usize,
@@ -94,10 +126,15 @@ impl Default for Raw {
         Self {
             listen: "127.0.0.1:8071".into(),
             database_url: "sqlite://./skyhook-data/skyhook.db".into(),
+            database_pool_size: 16,
+            database_statement_timeout: "30s".into(),
             public_url: None,
             admin_token: None,
+            main_key: None,
             retry_schedule: RetrySchedule::DEFAULT.into(),
             delivery_timeout: "15s".into(),
+            endpoint_disable_after: "5d".into(),
+            extra_ca_certs: None,
             allowed_private_destinations: String::new(),
             https_only: false,
             max_payload_bytes: 1_048_576,
@@ -147,11 +184,27 @@ impl Settings {
         Ok(Self {
             listen: raw.listen,
             database_url: raw.database_url,
+            database_pool_size: raw.database_pool_size.max(1),
+            database_statement_timeout: match raw.database_statement_timeout.trim() {
+                "0" => Duration::ZERO,
+                t => humantime::parse_duration(t).context("DATABASE_STATEMENT_TIMEOUT")?,
+            },
             public_url: raw.public_url,
             admin_token: raw.admin_token.filter(|t| !t.is_empty()),
+            main_key: raw.main_key.filter(|k| !k.is_empty()),
             retry_schedule: RetrySchedule::parse(&raw.retry_schedule).context("RETRY_SCHEDULE")?,
             delivery_timeout: humantime::parse_duration(&raw.delivery_timeout)
                 .context("DELIVERY_TIMEOUT")?,
+            endpoint_disable_after: humantime::parse_duration(&raw.endpoint_disable_after)
+                .context("ENDPOINT_DISABLE_AFTER")?,
+            extra_ca_certs: raw
+                .extra_ca_certs
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| {
+                    std::fs::read(&p)
+                        .with_context(|| format!("EXTRA_CA_CERTS: cannot read {}", p.display()))
+                })
+                .transpose()?,
             allowed_private_destinations: allowed,
             https_only: raw.https_only,
             max_payload_bytes: raw.max_payload_bytes,

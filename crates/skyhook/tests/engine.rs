@@ -1,10 +1,11 @@
-//! The core engine end to end: the real binary, a fresh SQLite file, a real receiver.
+//! The core engine end to end: the real binary, a fresh database, a real receiver; every
+//! test runs on SQLite (`sqlite::…`) and on PostgreSQL (`postgres::…`).
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Api, Receiver, Reply, Server, ServerOpts, eventually, settled};
+use common::{Api, Backend, Receiver, Reply, Server, ServerOpts, eventually, settled};
 use reqwest::Method;
 use serde_json::{Value, json};
 use skyhook_receiver::Webhook;
@@ -13,9 +14,8 @@ fn headers_of(d: &common::Delivery) -> axum::http::HeaderMap {
     d.headers.clone()
 }
 
-#[tokio::test]
-async fn a_message_arrives_signed_byte_for_byte_and_the_attempt_is_recorded() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn a_message_arrives_signed_byte_for_byte_and_the_attempt_is_recorded(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let rx = Receiver::start().await;
     let app = api.app("shop").await;
@@ -87,9 +87,8 @@ async fn a_message_arrives_signed_byte_for_byte_and_the_attempt_is_recorded() {
     assert_eq!(fetched["payload"]["a"][1], 2.5);
 }
 
-#[tokio::test]
-async fn endpoints_get_only_the_event_types_and_channels_they_subscribe_to() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn endpoints_get_only_the_event_types_and_channels_they_subscribe_to(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let rx = Receiver::start().await;
     api.post_ok(
@@ -177,10 +176,13 @@ async fn endpoints_get_only_the_event_types_and_channels_they_subscribe_to() {
     assert_eq!(err["detail"][0]["loc"], json!(["body", "eventTypes"]));
 }
 
-#[tokio::test]
-async fn failures_are_retried_on_schedule_then_succeed() {
-    let server =
-        Server::start(ServerOpts::dev().env("SKYHOOK_RETRY_SCHEDULE", "300ms,600ms")).await;
+async fn failures_are_retried_on_schedule_then_succeed(backend: Backend) {
+    let server = Server::start(
+        ServerOpts::dev()
+            .on(backend)
+            .env("SKYHOOK_RETRY_SCHEDULE", "300ms,600ms"),
+    )
+    .await;
     let api = server.api();
     let rx = Receiver::start().await;
     rx.script([
@@ -221,10 +223,13 @@ async fn failures_are_retried_on_schedule_then_succeed() {
     assert_eq!(attempts[1]["status"], 2);
 }
 
-#[tokio::test]
-async fn an_endpoint_that_keeps_failing_is_marked_failed_and_can_be_resent() {
-    let server =
-        Server::start(ServerOpts::dev().env("SKYHOOK_RETRY_SCHEDULE", "100ms,100ms")).await;
+async fn an_endpoint_that_keeps_failing_is_marked_failed_and_can_be_resent(backend: Backend) {
+    let server = Server::start(
+        ServerOpts::dev()
+            .on(backend)
+            .env("SKYHOOK_RETRY_SCHEDULE", "100ms,100ms"),
+    )
+    .await;
     let api = server.api();
     let rx = Receiver::start().await;
     rx.set_default(Reply::Status(500));
@@ -267,9 +272,13 @@ async fn an_endpoint_that_keeps_failing_is_marked_failed_and_can_be_resent() {
     );
 }
 
-#[tokio::test]
-async fn recover_resends_the_failed_messages_of_a_window() {
-    let server = Server::start(ServerOpts::dev().env("SKYHOOK_RETRY_SCHEDULE", "")).await;
+async fn recover_resends_the_failed_messages_of_a_window(backend: Backend) {
+    let server = Server::start(
+        ServerOpts::dev()
+            .on(backend)
+            .env("SKYHOOK_RETRY_SCHEDULE", ""),
+    )
+    .await;
     let api = server.api();
     let rx = Receiver::start().await;
     rx.set_default(Reply::Status(500));
@@ -293,10 +302,10 @@ async fn recover_resends_the_failed_messages_of_a_window() {
     assert_eq!(settled(&api, &app, &b).await[0]["status"], 0);
 }
 
-#[tokio::test]
-async fn timeouts_refused_connections_and_redirects_are_failures_with_a_reason() {
+async fn timeouts_refused_connections_and_redirects_are_failures_with_a_reason(backend: Backend) {
     let server = Server::start(
         ServerOpts::dev()
+            .on(backend)
             .env("SKYHOOK_RETRY_SCHEDULE", "")
             .env("SKYHOOK_DELIVERY_TIMEOUT", "500ms"),
     )
@@ -349,9 +358,13 @@ async fn timeouts_refused_connections_and_redirects_are_failures_with_a_reason()
     assert!(slow["responseDurationMs"].as_i64().unwrap() < 2000);
 }
 
-#[tokio::test]
-async fn redirects_are_not_followed() {
-    let server = Server::start(ServerOpts::dev().env("SKYHOOK_RETRY_SCHEDULE", "")).await;
+async fn redirects_are_not_followed(backend: Backend) {
+    let server = Server::start(
+        ServerOpts::dev()
+            .on(backend)
+            .env("SKYHOOK_RETRY_SCHEDULE", ""),
+    )
+    .await;
     let api = server.api();
     let rx = Receiver::start().await;
     rx.set_default(Reply::Redirect);
@@ -364,10 +377,14 @@ async fn redirects_are_not_followed() {
     assert_eq!(attempts[0]["responseStatusCode"], 302);
 }
 
-#[tokio::test]
-async fn private_destinations_are_refused_without_dev_or_an_allow_list() {
+async fn private_destinations_are_refused_without_dev_or_an_allow_list(backend: Backend) {
     let rx = Receiver::start().await;
-    let strict = Server::start(ServerOpts::default().env("SKYHOOK_RETRY_SCHEDULE", "")).await;
+    let strict = Server::start(
+        ServerOpts::default()
+            .on(backend)
+            .env("SKYHOOK_RETRY_SCHEDULE", ""),
+    )
+    .await;
     let api = strict.api();
     let app = api.app("ssrf").await;
     api.endpoint(&app, json!({"url": rx.url("/literal")})).await;
@@ -396,7 +413,9 @@ async fn private_destinations_are_refused_without_dev_or_an_allow_list() {
     );
 
     let listed = Server::start(
-        ServerOpts::default().env("SKYHOOK_ALLOWED_PRIVATE_DESTINATIONS", "127.0.0.0/8"),
+        ServerOpts::default()
+            .on(backend)
+            .env("SKYHOOK_ALLOWED_PRIVATE_DESTINATIONS", "127.0.0.0/8"),
     )
     .await;
     let api = listed.api();
@@ -406,9 +425,8 @@ async fn private_destinations_are_refused_without_dev_or_an_allow_list() {
     rx.wait_for("/allowed", 1).await;
 }
 
-#[tokio::test]
-async fn custom_headers_and_rotated_secrets_are_sent() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn custom_headers_and_rotated_secrets_are_sent(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let rx = Receiver::start().await;
     let app = api.app("headers").await;
@@ -493,9 +511,10 @@ async fn custom_headers_and_rotated_secrets_are_sent() {
     );
 }
 
-#[tokio::test]
-async fn pending_work_survives_a_restart() {
-    let opts = ServerOpts::dev().env("SKYHOOK_NODE_ROLES", "api");
+async fn pending_work_survives_a_restart(backend: Backend) {
+    let opts = ServerOpts::dev()
+        .on(backend)
+        .env("SKYHOOK_NODE_ROLES", "api");
     let server = Server::start(opts).await;
     let api = server.api();
     let rx = Receiver::start().await;
@@ -509,7 +528,7 @@ async fn pending_work_survives_a_restart() {
         rx.deliveries().is_empty(),
         "an api-only node delivers nothing"
     );
-    let server = server.restart(ServerOpts::dev()).await;
+    let server = server.restart(ServerOpts::dev().on(backend)).await;
     let got = rx.wait_for("/hook", 20).await;
     let mut seen: Vec<String> = got
         .iter()
@@ -525,9 +544,8 @@ async fn pending_work_survives_a_restart() {
     assert_eq!(server.stop().await, 0);
 }
 
-#[tokio::test]
-async fn in_flight_deliveries_finish_before_a_graceful_stop() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn in_flight_deliveries_finish_before_a_graceful_stop(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let rx = Receiver::start().await;
     rx.script([Reply::Slow(Duration::from_millis(1500))]);
@@ -542,7 +560,13 @@ async fn in_flight_deliveries_finish_before_a_graceful_stop() {
     })
     .await;
     assert_eq!(server.stop().await, 0);
-    let server = Server::start_in(dir, ServerOpts::dev().env("SKYHOOK_NODE_ROLES", "api")).await;
+    let server = Server::start_in(
+        dir,
+        ServerOpts::dev()
+            .on(backend)
+            .env("SKYHOOK_NODE_ROLES", "api"),
+    )
+    .await;
     let dest = server.api().destinations(&app, &msg).await;
     assert_eq!(
         dest[0]["status"], 0,
@@ -550,9 +574,13 @@ async fn in_flight_deliveries_finish_before_a_graceful_stop() {
     );
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_clear_error_and_stores_nothing() {
-    let server = Server::start(ServerOpts::dev().env("SKYHOOK_MAX_PAYLOAD_BYTES", "1000")).await;
+async fn bad_input_gets_a_clear_error_and_stores_nothing(backend: Backend) {
+    let server = Server::start(
+        ServerOpts::dev()
+            .on(backend)
+            .env("SKYHOOK_MAX_PAYLOAD_BYTES", "1000"),
+    )
+    .await;
     let api = server.api();
     let app = api.app("bad").await;
     let msgs = format!("/api/v1/app/{app}/msg");
@@ -647,9 +675,8 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
     );
 }
 
-#[tokio::test]
-async fn idempotency_keys_and_event_ids_prevent_duplicates() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn idempotency_keys_and_event_ids_prevent_duplicates(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let app = api.app("dupes").await;
     let msgs = format!("/api/v1/app/{app}/msg");
@@ -686,9 +713,8 @@ async fn idempotency_keys_and_event_ids_prevent_duplicates() {
     );
 }
 
-#[tokio::test]
-async fn lists_paginate_and_uids_work_wherever_ids_do() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn lists_paginate_and_uids_work_wherever_ids_do(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     for i in 0..5 {
         api.post_ok(
@@ -765,9 +791,8 @@ async fn lists_paginate_and_uids_work_wherever_ids_do() {
     assert_eq!(ep["url"], "https://example.com/a");
 }
 
-#[tokio::test]
-async fn application_tokens_reach_only_their_application() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn application_tokens_reach_only_their_application(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let mine = api.app("mine").await;
     let theirs = api.app("theirs").await;
@@ -780,8 +805,9 @@ async fn application_tokens_reach_only_their_application() {
             "--app",
             &mine,
             "--database-url",
-            &format!("sqlite://{}", server.db_path().display()),
+            server.database_url(),
         ])
+        .envs(server.dir.env())
         .output()
         .await
         .unwrap();
@@ -829,3 +855,21 @@ async fn application_tokens_reach_only_their_application() {
         )
         .await;
 }
+
+common::on_both_backends!(
+    a_message_arrives_signed_byte_for_byte_and_the_attempt_is_recorded,
+    endpoints_get_only_the_event_types_and_channels_they_subscribe_to,
+    failures_are_retried_on_schedule_then_succeed,
+    an_endpoint_that_keeps_failing_is_marked_failed_and_can_be_resent,
+    recover_resends_the_failed_messages_of_a_window,
+    timeouts_refused_connections_and_redirects_are_failures_with_a_reason,
+    redirects_are_not_followed,
+    private_destinations_are_refused_without_dev_or_an_allow_list,
+    custom_headers_and_rotated_secrets_are_sent,
+    pending_work_survives_a_restart,
+    in_flight_deliveries_finish_before_a_graceful_stop,
+    bad_input_gets_a_clear_error_and_stores_nothing,
+    idempotency_keys_and_event_ids_prevent_duplicates,
+    lists_paginate_and_uids_work_wherever_ids_do,
+    application_tokens_reach_only_their_application,
+);

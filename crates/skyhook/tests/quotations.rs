@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{Api, Receiver, Server, ServerOpts, eventually, interop_python, repo_root, require};
+use common::{
+    Api, Backend, Receiver, Server, ServerOpts, eventually, interop_python, repo_root, require,
+};
 use serde_json::{Value, json};
 use skyhook_receiver::{QuotationCreated, Webhook};
 
@@ -163,8 +165,7 @@ fn run_verifier(python: &std::path::Path, secret: &str, d: &common::Delivery) ->
     )
 }
 
-#[tokio::test]
-async fn the_whole_scenario_verified_by_a_third_party_library() {
+async fn the_whole_scenario_verified_by_a_third_party_library(backend: Backend) {
     let python = interop_python();
     if !require(
         python.is_some(),
@@ -173,7 +174,7 @@ async fn the_whole_scenario_verified_by_a_third_party_library() {
         return;
     }
     let python = python.unwrap();
-    let server = Server::start(ServerOpts::dev()).await;
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let rx = Receiver::start().await;
     let (app, qs, whsec) = project(&api, &rx, "configurator").await;
@@ -264,9 +265,8 @@ async fn the_whole_scenario_verified_by_a_third_party_library() {
     assert_eq!(msg["id"], created["messageId"]);
 }
 
-#[tokio::test]
-async fn projects_are_isolated_and_need_the_right_bearer() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn projects_are_isolated_and_need_the_right_bearer(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let rx = Receiver::start().await;
     let (a, qs_a, _) = project(&api, &rx, "a").await;
@@ -337,10 +337,8 @@ async fn projects_are_isolated_and_need_the_right_bearer() {
     // The secret is readable by an admin or the project's own token, not another's.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_skyhook"))
         .args(["token", "create", "--app", &a])
-        .env(
-            "SKYHOOK_DATABASE_URL",
-            format!("sqlite://{}", server.db_path().display()),
-        )
+        .env("SKYHOOK_DATABASE_URL", server.database_url())
+        .envs(server.dir.env())
         .output()
         .unwrap();
     assert!(
@@ -384,9 +382,8 @@ async fn projects_are_isolated_and_need_the_right_bearer() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_disabled_plugin_gets_nothing_and_keeps_its_configuration() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn a_disabled_plugin_gets_nothing_and_keeps_its_configuration(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let rx = Receiver::start().await;
     let app = api.app("p").await;
@@ -500,9 +497,8 @@ async fn a_disabled_plugin_gets_nothing_and_keeps_its_configuration() {
     assert_eq!(moved["url"], rx.url("/erp2").as_str());
 }
 
-#[tokio::test]
-async fn invalid_quotations_create_nothing_and_emit_nothing() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn invalid_quotations_create_nothing_and_emit_nothing(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let rx = Receiver::start().await;
     let (app, qs, _) = project(&api, &rx, "strict").await;
@@ -666,9 +662,8 @@ async fn invalid_quotations_create_nothing_and_emit_nothing() {
     assert_eq!(rx.deliveries().len(), 1);
 }
 
-#[tokio::test]
-async fn multipart_and_json_uploads_store_the_same_result() {
-    let server = Server::start(ServerOpts::dev()).await;
+async fn multipart_and_json_uploads_store_the_same_result(backend: Backend) {
+    let server = Server::start(ServerOpts::dev().on(backend)).await;
     let api = server.api();
     let rx = Receiver::start().await;
     let (app, qs, whsec) = project(&api, &rx, "both").await;
@@ -763,3 +758,11 @@ async fn multipart_and_json_uploads_store_the_same_result() {
     )
     .await;
 }
+
+common::on_both_backends!(
+    the_whole_scenario_verified_by_a_third_party_library,
+    projects_are_isolated_and_need_the_right_bearer,
+    a_disabled_plugin_gets_nothing_and_keeps_its_configuration,
+    invalid_quotations_create_nothing_and_emit_nothing,
+    multipart_and_json_uploads_store_the_same_result,
+);

@@ -18,6 +18,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod batch;
 mod page;
 mod quotations;
 mod rows;
@@ -28,6 +29,8 @@ mod store;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The group-commit queue for the hot writes (see `batch`).
+    batch: tokio::sync::mpsc::Sender<batch::Op>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -55,16 +58,24 @@ impl SqliteStore {
             .connect_with(opts.clone())
             .await
             .map_err(map_err)?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Internal(format!("migrations: {e}")))?;
+        MIGRATOR.run(&writer).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Internal(format!(
+                "the database schema is newer than this binary (it has migration {v}, which \
+                 this binary does not know); upgrade skyhook"
+            )),
+            e => StoreError::Internal(format!("migrations: {e}")),
+        })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts.read_only(true))
             .await
             .map_err(map_err)?;
-        Ok(Self { writer, reader })
+        let batch = batch::spawn(writer.clone());
+        Ok(Self {
+            writer,
+            reader,
+            batch,
+        })
     }
 }
 

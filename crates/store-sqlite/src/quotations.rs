@@ -4,12 +4,13 @@
 use async_trait::async_trait;
 use skyhook_domain::clock::Millis;
 use skyhook_domain::quotation::{NewQuotation, Quotation, QuotationFile};
+use skyhook_domain::sealing;
 use skyhook_store::{Page, QuotationStore, Result, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::batch::insert_messages;
 use crate::page::keyset;
-use crate::store::insert_message;
 use crate::{SqliteStore, map_err};
 
 const QUOTATION_COLS: &str = "id, app_id, msg_id, customer, configuration, created_at";
@@ -69,6 +70,11 @@ impl SqliteStore {
     }
 }
 
+/// Quotation secrets are stored sealed with the main key.
+fn unseal(stored: String) -> Result<String> {
+    sealing::open(&stored).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
 #[async_trait]
 impl QuotationStore for SqliteStore {
     async fn ensure_quotation_secret(
@@ -83,7 +89,7 @@ impl QuotationStore for SqliteStore {
              ON CONFLICT (app_id) DO NOTHING",
         )
         .bind(app_id)
-        .bind(candidate)
+        .bind(sealing::seal(candidate))
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -94,7 +100,7 @@ impl QuotationStore for SqliteStore {
             .await
             .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(row.get(0))
+        unseal(row.get(0))
     }
 
     async fn get_quotation_secret(&self, app_id: &str) -> Result<Option<String>> {
@@ -103,7 +109,7 @@ impl QuotationStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
-        Ok(row.map(|r| r.get(0)))
+        row.map(|r| unseal(r.get(0))).transpose()
     }
 
     async fn set_quotation_secret(&self, app_id: &str, secret: &str, now: Millis) -> Result<()> {
@@ -112,7 +118,7 @@ impl QuotationStore for SqliteStore {
              ON CONFLICT (app_id) DO UPDATE SET secret = ?2, updated_at = ?3",
         )
         .bind(app_id)
-        .bind(secret)
+        .bind(sealing::seal(secret))
         .bind(now)
         .execute(&self.writer)
         .await
@@ -157,7 +163,10 @@ impl QuotationStore for SqliteStore {
             .await
             .map_err(map_err)?;
         }
-        let queued = insert_message(&mut tx, &new.message).await?;
+        let queued = insert_messages(&mut tx, &[&new.message])
+            .await?
+            .pop()
+            .expect("one result per message")?;
         tx.commit().await.map_err(map_err)?;
         Ok(queued)
     }

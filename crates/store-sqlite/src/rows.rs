@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 pub(crate) const APP_COLS: &str = "id, uid, name, throttle_rate, metadata, created_at, updated_at";
 pub(crate) const EVENT_TYPE_COLS: &str = "name, description, archived, deprecated, schemas, group_name, feature_flags, created_at, updated_at";
 pub(crate) const ENDPOINT_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.throttle_rate, e.disabled, \
-     e.event_types, e.channels, e.metadata, e.headers, e.secrets, e.created_at, e.updated_at";
+     e.event_types, e.channels, e.metadata, e.headers, e.secrets, e.created_at, e.updated_at, e.failing_since";
 pub(crate) const MESSAGE_COLS: &str = "m.id AS m_id, m.app_id AS m_app_id, m.event_id, m.event_type, m.payload, m.channels AS m_channels, m.tags, m.created_at AS m_created_at";
 pub(crate) const ATTEMPT_COLS: &str = "id, msg_id, endpoint_id, url, status, response_status_code, response, \
      response_duration_ms, trigger_type, created_at";
@@ -80,6 +80,7 @@ pub(crate) fn endpoint(row: &SqliteRow) -> Result<Endpoint> {
         metadata: json(row, "metadata")?,
         headers: json(row, "headers")?,
         secrets: json(row, "secrets")?,
+        failing_since: get(row, "failing_since")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })

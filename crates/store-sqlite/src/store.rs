@@ -6,14 +6,15 @@ use skyhook_domain::clock::Millis;
 use skyhook_domain::model::{
     Application, Attempt, DeliveryStatus, Destination, Endpoint, EndpointStats, EventType, Message,
 };
-use skyhook_domain::routing;
 use skyhook_store::{
     AttemptFilter, Claim, IdempotentResponse, MessageFilter, Outcome, Page, Result, Store,
     StoreError, TokenScope,
 };
-use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, Row};
+use tokio::sync::oneshot;
 
+use crate::batch::Op;
 use crate::page::keyset;
 use crate::rows::{self, APP_COLS, ATTEMPT_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS};
 use crate::{SqliteStore, map_err};
@@ -24,7 +25,7 @@ enum Bind {
     Int(i64),
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")
 }
 
@@ -296,11 +297,15 @@ impl Store for SqliteStore {
     }
 
     async fn update_endpoint(&self, ep: &Endpoint) -> Result<()> {
-        sqlx::query("UPDATE endpoints SET uid = ?, url = ?, description = ?, throttle_rate = ?, disabled = ?, event_types = ?, channels = ?, metadata = ?, headers = ?, secrets = ?, updated_at = ? WHERE id = ? AND app_id = ?")
+        // Re-enabling an endpoint restarts its health clock (the RHS sees the old row).
+        sqlx::query("UPDATE endpoints SET uid = ?, url = ?, description = ?, throttle_rate = ?, \
+                     failing_since = CASE WHEN disabled = 1 AND ? = 0 THEN NULL ELSE failing_since END, \
+                     disabled = ?, event_types = ?, channels = ?, metadata = ?, headers = ?, secrets = ?, updated_at = ? WHERE id = ? AND app_id = ?")
             .bind(&ep.uid)
             .bind(&ep.url)
             .bind(&ep.description)
             .bind(ep.throttle_rate.map(i64::from))
+            .bind(ep.disabled)
             .bind(ep.disabled)
             .bind(to_json(&ep.event_types))
             .bind(to_json(&ep.channels))
@@ -349,10 +354,12 @@ impl Store for SqliteStore {
     }
 
     async fn create_message(&self, msg: &Message) -> Result<usize> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        let queued = insert_message(&mut tx, msg).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(queued)
+        let (reply, answer) = oneshot::channel();
+        self.batch
+            .send(Op::Message(msg.clone(), reply))
+            .await
+            .map_err(closed)?;
+        answer.await.map_err(closed)?
     }
 
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<Message>> {
@@ -497,18 +504,26 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn claim_due(&self, now: Millis, limit: u32, lease_ms: i64) -> Result<Vec<Claim>> {
+    async fn claim_due(
+        &self,
+        now: Millis,
+        limit: u32,
+        lease_ms: i64,
+        busy_endpoints: &[String],
+    ) -> Result<Vec<Claim>> {
         let lease = format!("{:032x}", rand::rng().random::<u128>());
         let mut tx = self.writer.begin().await.map_err(map_err)?;
         let claimed = sqlx::query(
             "UPDATE deliveries SET status = 3, run_at = ?1 + ?2, lease = ?3, attempts = attempts + 1 - manual, updated_at = ?1 \
-             WHERE id IN (SELECT id FROM deliveries WHERE run_at <= ?1 ORDER BY run_at LIMIT ?4) \
+             WHERE id IN (SELECT id FROM deliveries WHERE run_at <= ?1 \
+               AND endpoint_id NOT IN (SELECT value FROM json_each(?5)) ORDER BY run_at LIMIT ?4) \
              RETURNING id, attempts, manual",
         )
         .bind(now)
         .bind(lease_ms)
         .bind(&lease)
         .bind(i64::from(limit))
+        .bind(to_json(&busy_endpoints))
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -541,45 +556,37 @@ impl Store for SqliteStore {
     }
 
     async fn complete(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> Result<bool> {
-        let (status, run_at) = match outcome {
-            Outcome::Success => (DeliveryStatus::Success, None),
-            Outcome::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
-            Outcome::Fail => (DeliveryStatus::Fail, None),
-        };
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        let fenced = sqlx::query(
-            "UPDATE deliveries SET status = ?, run_at = ?, lease = NULL, manual = 0, updated_at = ? WHERE id = ? AND lease = ?",
+        let (reply, answer) = oneshot::channel();
+        let op = Op::Complete(Box::new((claim.clone(), attempt.clone(), outcome)), reply);
+        self.batch.send(op).await.map_err(closed)?;
+        answer.await.map_err(closed)?
+    }
+
+    async fn defer(&self, claim: &Claim, until: Millis) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 1, run_at = ?1, lease = NULL, attempts = attempts - 1 + manual, updated_at = ?2 \
+             WHERE id = ?3 AND lease = ?4",
         )
-        .bind(status.code())
-        .bind(run_at)
-        .bind(attempt.created_at)
+        .bind(until)
+        .bind(skyhook_domain::clock::now_ms())
         .bind(claim.delivery_id)
         .bind(&claim.lease)
-        .execute(&mut *tx)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
-        if fenced.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO attempts (id, msg_id, endpoint_id, url, status, response_status_code, response, response_duration_ms, trigger_type, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn disable_endpoint(&self, endpoint_id: &str, now: Millis) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ? AND disabled = 0",
         )
-        .bind(&attempt.id)
-        .bind(&attempt.msg_id)
-        .bind(&attempt.endpoint_id)
-        .bind(&attempt.url)
-        .bind(attempt.status.code())
-        .bind(attempt.response_status_code)
-        .bind(&attempt.response)
-        .bind(attempt.response_duration_ms)
-        .bind(attempt.trigger_type as i64)
-        .bind(attempt.created_at)
-        .execute(&mut *tx)
+        .bind(now)
+        .bind(endpoint_id)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        Ok(done.rows_affected() == 1)
     }
 
     async fn next_due(&self) -> Result<Option<Millis>> {
@@ -588,6 +595,24 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(row.get(0))
+    }
+
+    async fn queue_depth(&self, now: Millis) -> Result<Option<skyhook_store::QueueDepth>> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FILTER (WHERE status <> 3 AND run_at <= ?1), \
+                    COUNT(*) FILTER (WHERE status <> 3 AND run_at > ?1), \
+                    COUNT(*) FILTER (WHERE status = 3) \
+             FROM deliveries WHERE run_at IS NOT NULL",
+        )
+        .bind(now)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(map_err)?;
+        Ok(Some(skyhook_store::QueueDepth {
+            due: row.try_get(0).map_err(map_err)?,
+            scheduled: row.try_get(1).map_err(map_err)?,
+            sending: row.try_get(2).map_err(map_err)?,
+        }))
     }
 
     async fn get_idempotent(&self, key: &str, since: Millis) -> Result<Option<IdempotentResponse>> {
@@ -649,45 +674,7 @@ impl SqliteStore {
     }
 }
 
-/// Inserts `msg` and one due delivery per endpoint of its application that accepts it,
-/// on `conn` (inside the caller's transaction); returns how many deliveries were queued.
-/// Shared by [`Store::create_message`] and quotation creation.
-pub(crate) async fn insert_message(conn: &mut SqliteConnection, msg: &Message) -> Result<usize> {
-    sqlx::query("INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(&msg.id)
-        .bind(&msg.app_id)
-        .bind(&msg.event_id)
-        .bind(&msg.event_type)
-        .bind(&msg.payload)
-        .bind(to_json(&msg.channels))
-        .bind(to_json(&msg.tags))
-        .bind(msg.created_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    // Routing is read inside the write transaction, so an endpoint created
-    // concurrently either sees this message or was created after it.
-    let sql =
-        format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ? AND e.disabled = 0");
-    let endpoints = sqlx::query(AssertSqlSafe(sql))
-        .bind(&msg.app_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let mut queued = 0;
-    for row in &endpoints {
-        let ep = rows::endpoint(row)?;
-        if routing::accepts(&ep, &msg.event_type, &msg.channels) {
-            sqlx::query("INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at) VALUES (?, ?, 1, ?, ?)")
-                .bind(&msg.id)
-                .bind(&ep.id)
-                .bind(msg.created_at)
-                .bind(msg.created_at)
-                .execute(&mut *conn)
-                .await
-                .map_err(map_err)?;
-            queued += 1;
-        }
-    }
-    Ok(queued)
+/// The group-commit task is gone (the store is closing).
+fn closed<E>(_: E) -> StoreError {
+    StoreError::Unavailable("the database writer has stopped".into())
 }

@@ -19,8 +19,20 @@ mod quotations;
 pub use queue::{Claim, Outcome};
 pub use quotations::QuotationStore;
 
+/// Unfinished deliveries by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Pending and due now (the backlog).
+    pub due: i64,
+    /// Pending and due later (retries waiting for their time).
+    pub scheduled: i64,
+    /// Leased by a worker: an attempt is running (or its worker died and the lease
+    /// has yet to run out).
+    pub sending: i64,
+}
+
 /// Errors of the storage layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken; the text names it.
     #[error("conflict: {0}")]
@@ -192,18 +204,49 @@ pub trait Store: QuotationStore + Send + Sync + 'static {
 
     /// Leases up to `limit` due deliveries for `lease_ms`: each becomes `Sending` and
     /// invisible to other claimers until it is completed or the lease runs out.
-    async fn claim_due(&self, now: Millis, limit: u32, lease_ms: i64) -> Result<Vec<Claim>>;
+    /// Deliveries to `busy_endpoints` (at their in-flight cap in this worker) are
+    /// skipped, so one slow endpoint cannot fill every slot.
+    async fn claim_due(
+        &self,
+        now: Millis,
+        limit: u32,
+        lease_ms: i64,
+        busy_endpoints: &[String],
+    ) -> Result<Vec<Claim>>;
     /// Records an attempt and moves the delivery on, only if `claim` still holds the
-    /// lease (fencing); returns whether it did.
+    /// lease (fencing); returns whether it did. Also keeps the endpoint's health: a
+    /// success clears its `failing_since`, a failure sets it when unset (enabled
+    /// endpoints only).
     async fn complete(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> Result<bool>;
+    /// Puts a claimed delivery back, due at `until`, without an attempt and without
+    /// counting one (rate limiting); fenced like [`Store::complete`].
+    async fn defer(&self, claim: &Claim, until: Millis) -> Result<bool>;
+    /// Disables an enabled endpoint; returns whether this call disabled it (so that one
+    /// node alone reports it).
+    async fn disable_endpoint(&self, endpoint_id: &str, now: Millis) -> Result<bool>;
     /// When the earliest pending delivery is due, if any.
     async fn next_due(&self) -> Result<Option<Millis>>;
+    /// The deliveries still queued, by state (the `skyhook_queue_depth` metric);
+    /// `None` from a store that cannot tell (the default).
+    async fn queue_depth(&self, now: Millis) -> Result<Option<QueueDepth>> {
+        let _ = now;
+        Ok(None)
+    }
 
     /// A stored response for this idempotency key, if younger than `since`.
     async fn get_idempotent(&self, key: &str, since: Millis) -> Result<Option<IdempotentResponse>>;
     /// Stores a response for an idempotency key.
     async fn put_idempotent(&self, key: &str, resp: &IdempotentResponse, now: Millis)
     -> Result<()>;
+
+    /// Wakes `wake` whenever any node (this one or another sharing the database) makes
+    /// work due, so an idle worker starts at once instead of at its next poll. The
+    /// default does nothing: a single-process store is woken by the API directly.
+    /// Implementations run in the background until [`Store::close`], and notify once
+    /// after every reconnect, since wake-ups may have been lost meanwhile.
+    fn watch_for_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
+        let _ = wake;
+    }
 
     /// Closes connections, waiting for running statements (clean shutdown).
     async fn close(&self);

@@ -30,3 +30,10 @@ pub enum Outcome {
     /// Failed for good.
     Fail,
 }
+
+impl Outcome {
+    /// Whether the attempt behind this outcome succeeded.
+    pub fn is_success(self) -> bool {
+        self == Self::Success
+    }
+}

@@ -16,7 +16,8 @@ use crate::extract::{Auth, Body, Query};
 use crate::pagination::{ListQuery, ListResponse, respond};
 use crate::validate;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CreateQuery {
     get_or_create: Option<bool>,
     get_if_exists: Option<bool>,
@@ -28,6 +29,10 @@ fn check(input: &ApplicationIn) -> ApiResult<()> {
     }
     if let Some(uid) = &input.uid {
         validate::uid(ids::APP, uid)?;
+    }
+    validate::text("name", &input.name)?;
+    if let Some(metadata) = &input.metadata {
+        validate::map("metadata", metadata.iter())?;
     }
     Ok(())
 }
@@ -55,6 +60,14 @@ pub(crate) async fn create_app(state: &AppState, input: ApplicationIn) -> ApiRes
     Ok(app)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app",
+    operation_id = "v1.application.list",
+    tag = "Application",
+    params(crate::pagination::ListQuery),
+    responses((status = 200, description = "OK", body = ListResponse<ApplicationOut>), crate::openapi::ErrorResponses)
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
@@ -74,6 +87,15 @@ pub async fn list(
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/app",
+    operation_id = "v1.application.create",
+    tag = "Application",
+    request_body = ApplicationIn,
+    params(CreateQuery, ("idempotency-key" = Option<String>, Header, description = "Replays the first answer to this key for 24 hours")),
+    responses((status = 201, description = "Created", body = ApplicationOut), (status = 200, description = "Already existed (get_or_create)", body = ApplicationOut), crate::openapi::ErrorResponses)
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
@@ -97,6 +119,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(app.into())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}",
+    operation_id = "v1.application.get",
+    tag = "Application",
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    responses((status = 200, description = "OK", body = ApplicationOut), crate::openapi::ErrorResponses)
+)]
 pub async fn get(
     State(state): State<AppState>,
     auth: Auth,
@@ -105,6 +135,15 @@ pub async fn get(
     Ok(Json(auth.app(&state, &app_id).await?.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}",
+    operation_id = "v1.application.upsert",
+    tag = "Application",
+    request_body = ApplicationIn,
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    responses((status = 200, description = "Updated", body = ApplicationOut), (status = 201, description = "Created", body = ApplicationOut), crate::openapi::ErrorResponses)
+)]
 pub async fn put(
     State(state): State<AppState>,
     auth: Auth,
@@ -140,6 +179,15 @@ pub async fn put(
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app_id}",
+    operation_id = "v1.application.patch",
+    tag = "Application",
+    request_body = ApplicationPatch,
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    responses((status = 200, description = "OK", body = ApplicationOut), crate::openapi::ErrorResponses)
+)]
 pub async fn patch(
     State(state): State<AppState>,
     auth: Auth,
@@ -163,13 +211,21 @@ pub async fn patch(
         name: app.name.clone(),
         uid: app.uid.clone(),
         throttle_rate: None,
-        metadata: None,
+        metadata: Some(app.metadata.clone()),
     })?;
     app.updated_at = now_ms();
     state.store.update_app(&app).await?;
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}",
+    operation_id = "v1.application.delete",
+    tag = "Application",
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    responses((status = 204, description = "Deleted"), crate::openapi::ErrorResponses)
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Auth,

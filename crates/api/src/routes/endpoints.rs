@@ -44,6 +44,12 @@ async fn check(state: &AppState, ep: &Endpoint) -> ApiResult<()> {
         validate::uid(ids::ENDPOINT, uid)?;
     }
     validate::channels("channels", &ep.channels)?;
+    validate::text("description", &ep.description)?;
+    validate::map("metadata", ep.metadata.iter())?;
+    validate::map("headers", ep.headers.iter())?;
+    if ep.event_types.len() > 256 {
+        return Err(ApiError::field("eventTypes", "at most 256 event types"));
+    }
     for t in &ep.event_types {
         validate::name("eventTypes", t)?;
     }
@@ -96,6 +102,7 @@ pub(crate) async fn create_endpoint(
         metadata: input.metadata.unwrap_or_default(),
         headers: input.headers.unwrap_or_default(),
         secrets: secret_set(input.secret)?,
+        failing_since: None,
         created_at: now,
         updated_at: now,
     };
@@ -104,6 +111,14 @@ pub(crate) async fn create_endpoint(
     Ok(ep)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint",
+    operation_id = "v1.endpoint.list",
+    tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"), crate::pagination::ListQuery),
+    responses((status = 200, description = "OK", body = ListResponse<EndpointOut>), crate::openapi::ErrorResponses)
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
@@ -121,6 +136,15 @@ pub async fn list(
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint",
+    operation_id = "v1.endpoint.create",
+    tag = "Endpoint",
+    request_body = EndpointIn,
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("idempotency-key" = Option<String>, Header, description = "Replays the first answer to this key for 24 hours")),
+    responses((status = 201, description = "Created", body = EndpointOut), crate::openapi::ErrorResponses)
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
@@ -132,6 +156,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ep.into())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
+    operation_id = "v1.endpoint.get",
+    tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 200, description = "OK", body = EndpointOut), crate::openapi::ErrorResponses)
+)]
 pub async fn get(
     State(state): State<AppState>,
     auth: Auth,
@@ -140,6 +172,15 @@ pub async fn get(
     Ok(Json(load(&state, &auth, &app_id, &ep_id).await?.1.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
+    operation_id = "v1.endpoint.update",
+    tag = "Endpoint",
+    request_body = EndpointIn,
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 200, description = "Updated", body = EndpointOut), (status = 201, description = "Created", body = EndpointOut), crate::openapi::ErrorResponses)
+)]
 pub async fn put(
     State(state): State<AppState>,
     auth: Auth,
@@ -178,6 +219,15 @@ pub async fn put(
     Ok((StatusCode::OK, Json(ep.into())))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
+    operation_id = "v1.endpoint.patch",
+    tag = "Endpoint",
+    request_body = EndpointPatch,
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 200, description = "OK", body = EndpointOut), crate::openapi::ErrorResponses)
+)]
 pub async fn patch(
     State(state): State<AppState>,
     auth: Auth,
@@ -215,6 +265,14 @@ pub async fn patch(
     Ok(Json(ep.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
+    operation_id = "v1.endpoint.delete",
+    tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 204, description = "Deleted"), crate::openapi::ErrorResponses)
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Auth,
@@ -225,6 +283,14 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret",
+    operation_id = "v1.endpoint.get-secret",
+    tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 200, description = "OK", body = EndpointSecretOut), crate::openapi::ErrorResponses)
+)]
 pub async fn get_secret(
     State(state): State<AppState>,
     auth: Auth,
@@ -237,6 +303,15 @@ pub async fn get_secret(
 }
 
 /// Answers 200 with the new secret, as current Svix SDKs expect.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
+    operation_id = "v1.endpoint.rotate-secret",
+    tag = "Endpoint",
+    request_body = EndpointSecretRotateIn,
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid"), ("idempotency-key" = Option<String>, Header, description = "Replays the first answer to this key for 24 hours")),
+    responses((status = 200, description = "The new secret", body = EndpointSecretOut), crate::openapi::ErrorResponses)
+)]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     auth: Auth,
@@ -265,6 +340,14 @@ pub async fn rotate_secret(
     Ok(Json(EndpointSecretOut { key }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
+    operation_id = "v1.endpoint.get-headers",
+    tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 200, description = "OK", body = EndpointHeadersOut), crate::openapi::ErrorResponses)
+)]
 pub async fn get_headers(
     State(state): State<AppState>,
     auth: Auth,
@@ -277,6 +360,15 @@ pub async fn get_headers(
     }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
+    operation_id = "v1.endpoint.update-headers",
+    tag = "Endpoint",
+    request_body = EndpointHeadersIn,
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 204, description = "Replaced"), crate::openapi::ErrorResponses)
+)]
 pub async fn put_headers(
     State(state): State<AppState>,
     auth: Auth,
@@ -291,6 +383,15 @@ pub async fn put_headers(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
+    operation_id = "v1.endpoint.patch-headers",
+    tag = "Endpoint",
+    request_body = EndpointHeadersPatchIn,
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 204, description = "Updated"), crate::openapi::ErrorResponses)
+)]
 pub async fn patch_headers(
     State(state): State<AppState>,
     auth: Auth,
@@ -308,6 +409,14 @@ pub async fn patch_headers(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats",
+    operation_id = "v1.endpoint.get-stats",
+    tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 200, description = "OK", body = EndpointStatsOut), crate::openapi::ErrorResponses)
+)]
 pub async fn stats(
     State(state): State<AppState>,
     auth: Auth,
@@ -319,6 +428,15 @@ pub async fn stats(
 
 /// Queues a manual attempt for every failed message of the window; answers like Svix's
 /// background task, already finished (the requeue is one statement).
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover",
+    operation_id = "v1.endpoint.recover",
+    tag = "Endpoint",
+    request_body = RecoverIn,
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid"), ("idempotency-key" = Option<String>, Header, description = "Replays the first answer to this key for 24 hours")),
+    responses((status = 202, description = "Failed messages of the window queued again", body = crate::openapi::RecoverOut), crate::openapi::ErrorResponses)
+)]
 pub async fn recover(
     State(state): State<AppState>,
     auth: Auth,

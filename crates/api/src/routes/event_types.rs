@@ -14,12 +14,21 @@ use crate::extract::{Auth, Body, Query};
 use crate::pagination::{ListQuery, ListResponse, respond};
 use crate::validate;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventTypeQuery {
     #[serde(default)]
     include_archived: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-type",
+    operation_id = "v1.event-type.list",
+    tag = "Event Type",
+    params(crate::pagination::ListQuery, EventTypeQuery),
+    responses((status = 200, description = "OK", body = ListResponse<EventTypeOut>), crate::openapi::ErrorResponses)
+)]
 pub async fn list(
     State(state): State<AppState>,
     _auth: Auth,
@@ -41,6 +50,7 @@ pub async fn list(
 
 async fn insert(state: &AppState, name: String, input: EventTypeIn) -> ApiResult<EventType> {
     validate::name("name", &name)?;
+    validate::text("description", &input.description)?;
     if let Some(g) = &input.group_name {
         validate::name("groupName", g)?;
     }
@@ -69,6 +79,15 @@ async fn insert(state: &AppState, name: String, input: EventTypeIn) -> ApiResult
     Ok(et)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/event-type",
+    operation_id = "v1.event-type.create",
+    tag = "Event Type",
+    request_body = EventTypeIn,
+    params(("idempotency-key" = Option<String>, Header, description = "Replays the first answer to this key for 24 hours")),
+    responses((status = 201, description = "Created", body = EventTypeOut), crate::openapi::ErrorResponses)
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
@@ -91,6 +110,14 @@ async fn load(state: &AppState, name: &str) -> ApiResult<EventType> {
         .ok_or_else(|| ApiError::not_found("event type"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "v1.event-type.get",
+    tag = "Event Type",
+    params(("name" = String, Path, description = "The event type's name")),
+    responses((status = 200, description = "OK", body = EventTypeOut), crate::openapi::ErrorResponses)
+)]
 pub async fn get(
     State(state): State<AppState>,
     _auth: Auth,
@@ -99,6 +126,15 @@ pub async fn get(
     Ok(Json(load(&state, &name).await?.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "v1.event-type.upsert",
+    tag = "Event Type",
+    request_body = EventTypeIn,
+    params(("name" = String, Path, description = "The event type's name")),
+    responses((status = 200, description = "Updated", body = EventTypeOut), (status = 201, description = "Created", body = EventTypeOut), crate::openapi::ErrorResponses)
+)]
 pub async fn put(
     State(state): State<AppState>,
     auth: Auth,
@@ -124,6 +160,15 @@ pub async fn put(
     Ok((StatusCode::OK, Json(et.into())))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "v1.event-type.patch",
+    tag = "Event Type",
+    request_body = EventTypePatch,
+    params(("name" = String, Path, description = "The event type's name")),
+    responses((status = 200, description = "OK", body = EventTypeOut), crate::openapi::ErrorResponses)
+)]
 pub async fn patch(
     State(state): State<AppState>,
     auth: Auth,
@@ -158,13 +203,22 @@ pub async fn patch(
     Ok(Json(et.into()))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
     #[serde(default)]
     expunge: bool,
 }
 
 /// As in Svix, deleting archives the type unless `expunge=true` removes it for good.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "v1.event-type.delete",
+    tag = "Event Type",
+    params(("name" = String, Path, description = "The event type's name"), DeleteQuery),
+    responses((status = 204, description = "Archived, or deleted with expunge=true"), crate::openapi::ErrorResponses)
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Auth,

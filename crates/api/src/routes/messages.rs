@@ -19,7 +19,8 @@ use crate::pagination::{ListQuery, ListResponse, respond};
 use crate::routes::{apps, endpoints};
 use crate::validate;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContentQuery {
     #[serde(default = "yes")]
     with_content: bool,
@@ -29,7 +30,8 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessageListQuery {
     #[serde(default = "yes")]
     with_content: bool,
@@ -84,6 +86,15 @@ async fn target_app(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/msg",
+    operation_id = "v1.message.create",
+    tag = "Message",
+    request_body = MessageIn,
+    params(("app_id" = String, Path, description = "The application's id or uid"), ContentQuery, ("idempotency-key" = Option<String>, Header, description = "Replays the first answer to this key for 24 hours")),
+    responses((status = 202, description = "Accepted: stored with its deliveries", body = MessageOut), crate::openapi::ErrorResponses)
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
@@ -96,9 +107,25 @@ pub async fn create(
         validate::name("eventId", id)?;
     }
     validate::channels("channels", &input.channels)?;
+    if input.tags.len() > 32 {
+        return Err(ApiError::field("tags", "at most 32 tags"));
+    }
+    for tag in &input.tags {
+        validate::name("tags", tag)?;
+    }
     let payload = input.payload.get();
     if !payload.starts_with('{') {
         return Err(ApiError::field("payload", "must be a JSON object"));
+    }
+    if validate::json_depth(payload) > validate::MAX_DEPTH {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!(
+                "the payload nests deeper than {} levels",
+                validate::MAX_DEPTH
+            ),
+        ));
     }
     if payload.len() > state.config.max_payload_bytes {
         return Err(ApiError::new(
@@ -133,6 +160,7 @@ pub async fn create(
             }
             other => other.into(),
         })?;
+    metrics::counter!("skyhook_messages_accepted_total", "source" => "api").increment(1);
     if queued > 0 {
         state.wake.notify_one();
     }
@@ -142,6 +170,14 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg",
+    operation_id = "v1.message.list",
+    tag = "Message",
+    params(("app_id" = String, Path, description = "The application's id or uid"), crate::pagination::ListQuery, MessageListQuery, ("event_types" = Option<Vec<String>>, Query, description = "Only these event types (repeat or comma-separate)")),
+    responses((status = 200, description = "OK", body = ListResponse<MessageOut>), crate::openapi::ErrorResponses)
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
@@ -168,6 +204,14 @@ pub async fn list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}",
+    operation_id = "v1.message.get",
+    tag = "Message",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("msg_id" = String, Path, description = "The message's id or eventId"), ContentQuery),
+    responses((status = 200, description = "OK", body = MessageOut), crate::openapi::ErrorResponses)
+)]
 pub async fn get(
     State(state): State<AppState>,
     auth: Auth,
@@ -181,6 +225,14 @@ pub async fn get(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint",
+    operation_id = "v1.message-attempt.list-attempted-destinations",
+    tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("msg_id" = String, Path, description = "The message's id or eventId"), crate::pagination::ListQuery),
+    responses((status = 200, description = "OK", body = ListResponse<MessageEndpointOut>), crate::openapi::ErrorResponses)
+)]
 pub async fn destinations(
     State(state): State<AppState>,
     auth: Auth,
@@ -205,6 +257,14 @@ pub async fn destinations(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg",
+    operation_id = "v1.message-attempt.list-attempted-messages",
+    tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid"), crate::pagination::ListQuery, MessageListQuery),
+    responses((status = 200, description = "OK", body = ListResponse<EndpointMessageOut>), crate::openapi::ErrorResponses)
+)]
 pub async fn list_for_endpoint(
     State(state): State<AppState>,
     auth: Auth,
@@ -227,6 +287,14 @@ pub async fn list_for_endpoint(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/attempt/msg/{msg_id}",
+    operation_id = "v1.message-attempt.list-by-msg",
+    tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("msg_id" = String, Path, description = "The message's id or eventId"), crate::pagination::ListQuery, MessageListQuery),
+    responses((status = 200, description = "OK", body = ListResponse<MessageAttemptOut>), crate::openapi::ErrorResponses)
+)]
 pub async fn attempts_for_message(
     State(state): State<AppState>,
     auth: Auth,
@@ -257,6 +325,14 @@ pub async fn attempts_for_message(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}",
+    operation_id = "v1.message-attempt.list-by-endpoint",
+    tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid"), crate::pagination::ListQuery, MessageListQuery),
+    responses((status = 200, description = "OK", body = ListResponse<MessageAttemptOut>), crate::openapi::ErrorResponses)
+)]
 pub async fn attempts_for_endpoint(
     State(state): State<AppState>,
     auth: Auth,
@@ -282,6 +358,14 @@ pub async fn attempts_for_endpoint(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
+    operation_id = "v1.message-attempt.get",
+    tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("msg_id" = String, Path, description = "The message's id or eventId"), ("attempt_id" = String, Path, description = "The attempt's id")),
+    responses((status = 200, description = "OK", body = MessageAttemptOut), crate::openapi::ErrorResponses)
+)]
 pub async fn attempt(
     State(state): State<AppState>,
     auth: Auth,
@@ -297,6 +381,14 @@ pub async fn attempt(
     Ok(Json(a.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
+    operation_id = "v1.message-attempt.resend",
+    tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("msg_id" = String, Path, description = "The message's id or eventId"), ("endpoint_id" = String, Path, description = "The endpoint's id or uid"), ("idempotency-key" = Option<String>, Header, description = "Replays the first answer to this key for 24 hours")),
+    responses((status = 202, description = "Queued", body = crate::openapi::EmptyResponse), crate::openapi::ErrorResponses)
+)]
 pub async fn resend(
     State(state): State<AppState>,
     auth: Auth,

@@ -9,10 +9,17 @@ use crate::error::ApiError;
 use crate::{AppState, idempotency};
 
 mod apps;
+mod doc;
 mod endpoints;
 mod event_types;
+mod listen;
 mod messages;
 pub(crate) mod projects;
+
+/// The OpenAPI document of these routes.
+pub(crate) fn openapi_doc() -> utoipa::openapi::OpenApi {
+    doc::document()
+}
 
 pub fn router(state: AppState) -> Router {
     let ep = "/app/{app_id}/endpoint/{endpoint_id}";
@@ -84,12 +91,14 @@ pub fn router(state: AppState) -> Router {
             "/app/{app_id}/attempt/endpoint/{endpoint_id}",
             get(messages::attempts_for_endpoint),
         )
+        .route("/app/{app_id}/listen", get(listen::listen))
         .merge(projects::api_routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
         ))
-        .route("/health", get(|| async { StatusCode::NO_CONTENT }));
+        .route("/health", get(doc::health))
+        .route("/openapi.json", get(doc::openapi_json));
     Router::new()
         .nest("/api/v1", v1)
         .merge(projects::project_routes(&state))

@@ -35,7 +35,7 @@ use crate::routes::endpoints;
 use crate::{AppState, idempotency, validate};
 
 /// Uid of the endpoint that is an application's webhooks plugin.
-pub const PLUGIN_UID: &str = "webhooks-plugin";
+pub const PLUGIN_UID: &str = skyhook_domain::model::WEBHOOKS_PLUGIN_UID;
 
 /// Routes under `/api/v1` (management API: admin or the application's own token).
 pub fn api_routes() -> Router<AppState> {
@@ -75,13 +75,13 @@ pub fn project_routes(state: &AppState) -> Router<AppState> {
 
 // ---------------------------------------------------------------- webhooks plugin
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PluginIn {
     enabled: bool,
     url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginOut {
     enabled: bool,
@@ -114,6 +114,14 @@ async fn plugin_endpoint(state: &AppState, app: &Application) -> ApiResult<Optio
     Ok(state.store.get_endpoint(&app.id, PLUGIN_UID).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/plugins/webhooks",
+    operation_id = "v1.project.get-webhooks-plugin",
+    tag = "Project",
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    responses((status = 200, description = "OK", body = PluginOut), crate::openapi::ErrorResponses)
+)]
 pub async fn get_plugin(
     State(state): State<AppState>,
     auth: Auth,
@@ -126,6 +134,15 @@ pub async fn get_plugin(
 /// Enables, disables or re-points the plugin. The first PUT with a URL creates its
 /// endpoint (and signing secret); later ones update it, so disabling and re-enabling
 /// keeps the URL and the secret.
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/plugins/webhooks",
+    operation_id = "v1.project.update-webhooks-plugin",
+    tag = "Project",
+    request_body = PluginIn,
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    responses((status = 200, description = "OK", body = PluginOut), crate::openapi::ErrorResponses)
+)]
 pub async fn put_plugin(
     State(state): State<AppState>,
     auth: Auth,
@@ -175,7 +192,7 @@ pub async fn put_plugin(
 
 // ---------------------------------------------------------------- quotation secret
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QuotationSecretOut {
     key: String,
 }
@@ -192,6 +209,14 @@ pub(crate) async fn quotation_secret(state: &AppState, app_id: &str) -> ApiResul
         .await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/quotation-secret",
+    operation_id = "v1.project.get-quotation-secret",
+    tag = "Project",
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    responses((status = 200, description = "OK", body = QuotationSecretOut), crate::openapi::ErrorResponses)
+)]
 pub async fn get_secret(
     State(state): State<AppState>,
     auth: Auth,
@@ -205,6 +230,14 @@ pub async fn get_secret(
 
 /// A new secret replaces the old one at once (no grace period: the secret is a bearer
 /// credential, and a leaked one must stop working when rotated).
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/quotation-secret/rotate",
+    operation_id = "v1.project.rotate-quotation-secret",
+    tag = "Project",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("idempotency-key" = Option<String>, Header, description = "Replays the first answer to this key for 24 hours")),
+    responses((status = 200, description = "The new secret; the old one stops working at once", body = QuotationSecretOut), crate::openapi::ErrorResponses)
+)]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     auth: Auth,
@@ -267,16 +300,18 @@ async fn project(state: &AppState, headers: &HeaderMap, app_id: &str) -> ApiResu
 
 // ---------------------------------------------------------------- quotations
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotationIn {
+    #[schema(value_type = Option<Object>)]
     customer: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     configuration: Option<Value>,
     #[serde(default)]
     files: Vec<FileIn>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileIn {
     name: String,
@@ -284,19 +319,21 @@ pub struct FileIn {
     content_base64: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotationOut {
     id: String,
     project_url: String,
     message_id: String,
+    #[schema(value_type = Object)]
     customer: Value,
+    #[schema(value_type = Object)]
     configuration: Value,
     files: Vec<FileOut>,
     created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileOut {
     id: String,
@@ -467,6 +504,16 @@ async fn read_json(request: Request) -> ApiResult<QuotationRequest> {
 
 /// `POST {projectUrl}/quotations`: stores the quotation, its files and its
 /// `quotation.created` message in one transaction; nothing at all on any error.
+#[utoipa::path(
+    post,
+    path = "/projects/{app_id}/quotations",
+    operation_id = "project.quotation.create",
+    tag = "Quotation",
+    request_body(content((QuotationIn = "application/json"), (crate::openapi::QuotationMultipart = "multipart/form-data"))),
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("idempotency-key" = Option<String>, Header, description = "Replays the first answer to this key for 24 hours")),
+    responses((status = 201, description = "Stored with its files and its quotation.created message", body = QuotationOut), (status = 415, description = "Neither JSON nor multipart", body = crate::openapi::HttpErrorOut), crate::openapi::ErrorResponses),
+    security(("QuotationSecret" = []), ("HTTPBearer" = []))
+)]
 pub async fn create_quotation(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
@@ -509,6 +556,7 @@ pub async fn create_quotation(
         )));
     }
     let queued = state.store.create_quotation(&new).await?;
+    metrics::counter!("skyhook_messages_accepted_total", "source" => "quotation").increment(1);
     if queued > 0 {
         state.wake.notify_one();
     }
@@ -525,6 +573,15 @@ pub async fn create_quotation(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{app_id}/quotations",
+    operation_id = "project.quotation.list",
+    tag = "Quotation",
+    params(("app_id" = String, Path, description = "The application's id or uid"), crate::pagination::ListQuery),
+    responses((status = 200, description = "OK", body = ListResponse<QuotationOut>), crate::openapi::ErrorResponses),
+    security(("QuotationSecret" = []), ("HTTPBearer" = []))
+)]
 pub async fn list_quotations(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
@@ -542,6 +599,15 @@ pub async fn list_quotations(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{app_id}/quotations/{quotation_id}",
+    operation_id = "project.quotation.get",
+    tag = "Quotation",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("quotation_id" = String, Path, description = "The quotation's id")),
+    responses((status = 200, description = "OK", body = QuotationOut), crate::openapi::ErrorResponses),
+    security(("QuotationSecret" = []), ("HTTPBearer" = []))
+)]
 pub async fn get_quotation(
     State(state): State<AppState>,
     Path((app_id, quotation_id)): Path<(String, String)>,
@@ -557,6 +623,15 @@ pub async fn get_quotation(
 }
 
 /// The file's bytes, as an attachment; 404 for a file of another project.
+#[utoipa::path(
+    get,
+    path = "/projects/{app_id}/quotation/files/{file_id}",
+    operation_id = "project.quotation.get-file",
+    tag = "Quotation",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ("file_id" = String, Path, description = "The file's id")),
+    responses((status = 200, description = "The file's bytes with its Content-Type", body = Vec<u8>, content_type = "application/octet-stream"), crate::openapi::ErrorResponses),
+    security(("QuotationSecret" = []), ("HTTPBearer" = []))
+)]
 pub async fn get_file(
     State(state): State<AppState>,
     Path((app_id, file_id)): Path<(String, String)>,

@@ -1,5 +1,6 @@
-//! Test harness: the real `skyhook` binary on a random port over a fresh SQLite file,
-//! a real HTTP receiver, and polling with deadlines (never fixed sleeps).
+//! Test harness: the real `skyhook` binary on a random port over a fresh database (a
+//! SQLite file, or a PostgreSQL database of its own: [`Backend`]), a real HTTP
+//! receiver, and polling with deadlines (never fixed sleeps).
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::collections::VecDeque;
@@ -20,7 +21,7 @@ pub struct Server {
     child: Child,
     pub url: String,
     pub token: String,
-    pub dir: Arc<tempfile::TempDir>,
+    pub dir: Arc<Home>,
     opts: ServerOpts,
 }
 
@@ -31,6 +32,10 @@ pub struct ServerOpts {
     pub dev: bool,
     /// Extra `SKYHOOK_*` variables.
     pub env: Vec<(String, String)>,
+    /// The database a fresh [`Server::start`] gets.
+    pub backend: Backend,
+    /// Names the node's log file (`server-{name}.log`), for several nodes in one test.
+    pub name: Option<String>,
 }
 
 impl ServerOpts {
@@ -45,22 +50,43 @@ impl ServerOpts {
         self.env.push((k.to_string(), v.to_string()));
         self
     }
+
+    /// On this backend.
+    pub fn on(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// A named node (its own log file).
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    fn log_file(&self) -> String {
+        match &self.name {
+            Some(n) => format!("server-{n}.log"),
+            None => "server.log".into(),
+        }
+    }
 }
 
 impl Server {
     pub async fn start(opts: ServerOpts) -> Self {
-        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let dir = Arc::new(Home::new(opts.backend).await);
         Self::start_in(dir, opts).await
     }
 
-    /// Starts a server on the database of `dir` (a restart when one ran there before).
-    pub async fn start_in(dir: Arc<tempfile::TempDir>, opts: ServerOpts) -> Self {
+    /// Starts a server on the database of `dir` (a restart when one ran there before,
+    /// another node when one runs there now).
+    pub async fn start_in(dir: Arc<Home>, opts: ServerOpts) -> Self {
         let token = "sk_test_admin_token_0123456789".to_string();
-        let db = format!("sqlite://{}", dir.path().join("skyhook.db").display());
+        let db = dir.database_url.clone();
+        let log_path = dir.path().join(opts.log_file());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.path().join("server.log"))
+            .open(&log_path)
             .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyhook"));
         cmd.arg("serve");
@@ -75,11 +101,19 @@ impl Server {
             "--admin-token",
             &token,
         ])
-        .env("SKYHOOK_LOG", "info,tower_http=warn")
+        .env(
+            "SKYHOOK_LOG",
+            "info,tower_http=warn,sqlx::postgres::notice=warn",
+        )
+        // Several test servers share one PostgreSQL: keep each one's pool small.
+        .env("SKYHOOK_DATABASE_POOL_SIZE", "6")
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .kill_on_drop(true);
+        for (k, v) in dir.env() {
+            cmd.env(k, v);
+        }
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -93,7 +127,7 @@ impl Server {
             }
             panic!(
                 "skyhook exited before listening; see {}",
-                dir.path().join("server.log").display()
+                log_path.display()
             );
         })
         .await
@@ -109,6 +143,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
     pub fn api(&self) -> Api {
         Api::new(&self.url, &self.token)
     }
@@ -117,8 +156,13 @@ impl Server {
         self.dir.path().join("skyhook.db")
     }
 
+    /// The `DATABASE_URL` this server runs on (for CLI commands on the same database).
+    pub fn database_url(&self) -> &str {
+        &self.dir.database_url
+    }
+
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join(self.opts.log_file())).unwrap_or_default()
     }
 
     /// SIGTERM and wait for a clean exit; returns the exit code.
@@ -329,6 +373,8 @@ pub enum Reply {
     Redirect,
     /// This status with this body.
     Body(u16, String),
+    /// This status with one extra header.
+    Header(u16, &'static str, &'static str),
 }
 
 /// A real HTTP server that records deliveries and answers from a script (then 200).
@@ -392,6 +438,7 @@ impl Receiver {
             )
                 .into_response(),
             Reply::Body(s, b) => (StatusCode::from_u16(s).unwrap(), b).into_response(),
+            Reply::Header(s, k, v) => (StatusCode::from_u16(s).unwrap(), [(k, v)]).into_response(),
         }
     }
 
@@ -470,14 +517,23 @@ pub async fn settled(api: &Api, app: &str, msg: &str) -> Vec<Value> {
 /// Whether an optional external dependency is present. Missing: the test is skipped
 /// with a clear message, unless `SKYHOOK_TEST_STRICT=1` (CI), where it fails.
 pub fn require(present: bool, what: &str) -> bool {
-    if present {
+    skip_unless(
+        present,
+        &format!(
+            "{what} is missing (run interop/setup.sh, or set SKYHOOK_TEST_STRICT=1 to make this fatal)"
+        ),
+    )
+}
+
+/// `true` when `ok`; otherwise prints `SKIPPED: {reason}` and returns `false`, or fails
+/// under `SKYHOOK_TEST_STRICT=1`.
+pub fn skip_unless(ok: bool, reason: &str) -> bool {
+    if ok {
         return true;
     }
     let strict = std::env::var("SKYHOOK_TEST_STRICT").is_ok_and(|v| v == "1");
-    assert!(!strict, "SKYHOOK_TEST_STRICT=1 but {what} is missing");
-    eprintln!(
-        "SKIPPED: {what} is missing (run interop/setup.sh, or set SKYHOOK_TEST_STRICT=1 to make this fatal)"
-    );
+    assert!(!strict, "SKYHOOK_TEST_STRICT=1 but {reason}");
+    eprintln!("SKIPPED: {reason}");
     false
 }
 
@@ -498,3 +554,155 @@ pub fn interop_node() -> bool {
         .join("interop/node_modules/standardwebhooks")
         .exists()
 }
+
+/// The database a test server runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temporary directory.
+    #[default]
+    Sqlite,
+    /// A fresh database on the PostgreSQL at [`PG_HOST`], dropped after the test.
+    Postgres,
+}
+
+/// Where the PostgreSQL tests expect a server (trust auth, user `postgres`).
+pub const PG_HOST: &str = "127.0.0.1:5432";
+
+impl Backend {
+    /// Whether PostgreSQL accepts connections; prints `SKIPPED: …` when it does not
+    /// (fatal under `SKYHOOK_TEST_STRICT=1`).
+    pub fn postgres_ready() -> bool {
+        let reachable =
+            std::net::TcpStream::connect_timeout(&PG_HOST.parse().unwrap(), Duration::from_secs(2))
+                .is_ok();
+        skip_unless(
+            reachable,
+            &format!("PostgreSQL is not reachable at {PG_HOST}"),
+        )
+    }
+}
+
+/// A test's home: its temporary directory and its database, dropped together (a
+/// PostgreSQL database with `DROP DATABASE … WITH (FORCE)`). Restarts and extra nodes
+/// started in the same home share the database.
+pub struct Home {
+    tmp: tempfile::TempDir,
+    pub database_url: String,
+    pg_database: Option<String>,
+}
+
+impl Home {
+    pub async fn new(backend: Backend) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => {
+                let database_url = format!("sqlite://{}", tmp.path().join("skyhook.db").display());
+                Self {
+                    tmp,
+                    database_url,
+                    pg_database: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!(
+                    "skyhook_t_{}",
+                    skyhook_domain::ids::random_base62(20).to_lowercase()
+                );
+                pg_admin(&format!("CREATE DATABASE {name}")).await;
+                Self {
+                    tmp,
+                    database_url: format!("postgres://postgres@{PG_HOST}/{name}"),
+                    pg_database: Some(name),
+                }
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Variables every process on this database needs (servers and CLI commands alike):
+    /// on PostgreSQL, the `MAIN_KEY` all nodes share.
+    pub fn env(&self) -> Vec<(&'static str, &'static str)> {
+        match self.pg_database {
+            Some(_) => vec![("SKYHOOK_MAIN_KEY", PG_TEST_MAIN_KEY)],
+            None => vec![],
+        }
+    }
+}
+
+/// The `MAIN_KEY` of every PostgreSQL test database (bytes 0..32, base64).
+pub const PG_TEST_MAIN_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_database.take() {
+            // Drop runs inside the test's runtime: use a thread with its own.
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(pg_admin(&format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )));
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+/// Runs one statement on the `postgres` database as the superuser, retrying while
+/// PostgreSQL restarts (some tests restart it).
+pub async fn pg_admin(sql: &str) {
+    use sqlx::{Connection, Executor};
+    let url = format!("postgres://postgres@{PG_HOST}/postgres");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let result = async {
+            let mut conn = sqlx::PgConnection::connect(&url).await?;
+            conn.execute(sqlx::AssertSqlSafe(sql.to_string())).await?;
+            conn.close().await
+        }
+        .await;
+        match result {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("{sql}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+}
+
+/// Turns `async fn name(backend: Backend)` test bodies into `sqlite::name` and
+/// `postgres::name` tests; the PostgreSQL ones skip (or fail under
+/// `SKYHOOK_TEST_STRICT=1`) when PostgreSQL is not reachable.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if crate::common::Backend::postgres_ready() {
+                        super::$name(crate::common::Backend::Postgres).await
+                    }
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;

@@ -1,0 +1,385 @@
+//! The server under test: a spawned `skyhook serve` or a running one, and the
+//! Svix-compatible API calls the scenarios make.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How to start `skyhook serve`.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub bin: PathBuf,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub token: String,
+    /// `SKYHOOK_NODE_ROLES`, when not the default (both).
+    pub roles: Option<String>,
+}
+
+/// A `skyhook serve` process this tool started; stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Spawned {
+    child: Option<Child>,
+    pub pid: u32,
+    /// The `http://ADDR` it printed.
+    pub url: String,
+    /// Spawn → the "listening" line.
+    pub listening: Duration,
+    /// Spawn → the first successful `GET /api/v1/health`.
+    pub startup: Duration,
+    pub log: PathBuf,
+    pub spawned_at: Instant,
+}
+
+/// The line `skyhook serve` prints once it is bound (also on worker-only nodes).
+pub fn parse_listening_line(line: &str) -> Option<&str> {
+    line.trim()
+        .strip_prefix("Skyhook listening on ")
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+}
+
+/// `VmHWM` (peak resident set) of `pid`, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_hwm(&status)
+}
+
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+impl SpawnSpec {
+    /// Starts the server and waits until it answers health checks (at most 60 s).
+    pub async fn spawn(&self) -> anyhow::Result<Spawned> {
+        if !self.bin.exists() {
+            bail!(
+                "no skyhook binary at {} (build it with `cargo build --release -p skyhook`, or pass --skyhook-bin)",
+                self.bin.display()
+            );
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let db = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("skyhook.db").display()));
+        let n = std::fs::read_dir(&self.data_dir)?.count();
+        let log = self.data_dir.join(format!("server-{n}.log"));
+        let log_file = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--dev"])
+            .args(["--admin-token", &self.token])
+            .args(["--database-url", &db])
+            // No stray skyhook.toml is picked up from here.
+            .current_dir(&self.data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .kill_on_drop(true);
+        match &self.roles {
+            Some(r) => cmd.env("SKYHOOK_NODE_ROLES", r),
+            None => cmd.env_remove("SKYHOOK_NODE_ROLES"),
+        };
+        let spawned_at = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))?;
+        let pid = child.id().context("the server exited at once")?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(url) = parse_listening_line(&line) {
+                    return Ok(url.to_string());
+                }
+            }
+            bail!(
+                "the server exited without a listening line; see {}",
+                log.display()
+            )
+        })
+        .await
+        .with_context(|| format!("no listening line within 60 s; see {}", log.display()))??;
+        let listening = spawned_at.elapsed();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        let health = format!("{url}/api/v1/health");
+        let deadline = spawned_at + Duration::from_secs(60);
+        let startup = loop {
+            if let Ok(r) = http.get(&health).send().await
+                && r.status().is_success()
+            {
+                break spawned_at.elapsed();
+            }
+            if Instant::now() > deadline {
+                bail!("{health} did not answer within 60 s; see {}", log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        Ok(Spawned {
+            child: Some(child),
+            pid,
+            url,
+            listening,
+            startup,
+            log,
+            spawned_at,
+        })
+    }
+}
+
+impl Spawned {
+    /// Peak RSS so far, in MiB (3 decimals).
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        peak_rss_kib(self.pid).map(|k| crate::stats::round3(k as f64 / 1024.0))
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`.
+    pub async fn stop(&mut self, grace: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .ok();
+        if tokio::time::timeout(grace, child.wait()).await.is_err() {
+            child.kill().await.ok();
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            child.start_kill().ok();
+        }
+    }
+}
+
+/// A fresh temporary data directory, removed on drop unless kept.
+pub struct DataDir {
+    _guard: Option<tempfile::TempDir>,
+    pub path: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(keep: bool) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("skyhook-bench-")
+            .tempdir()?;
+        if keep {
+            let path = dir.keep();
+            eprintln!("data dir kept: {}", path.display());
+            return Ok(Self { _guard: None, path });
+        }
+        Ok(Self {
+            path: dir.path().to_path_buf(),
+            _guard: Some(dir),
+        })
+    }
+}
+
+/// The Svix-compatible API of the server under test.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    auth: HeaderValue,
+}
+
+#[derive(Deserialize)]
+struct WithId {
+    id: String,
+}
+
+/// `http://host:port` or `http://host:port/api/v1` → `http://host:port/api/v1`.
+pub fn api_base(server: &str) -> String {
+    let s = server.trim_end_matches('/');
+    if s.ends_with("/api/v1") {
+        s.to_string()
+    } else {
+        format!("{s}/api/v1")
+    }
+}
+
+impl Api {
+    /// A client keeping up to `connections` keep-alive HTTP/1.1 connections.
+    pub fn new(server: &str, token: &str, connections: usize) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .http1_only()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(connections.max(1))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Self {
+            http,
+            base: api_base(server),
+            auth: HeaderValue::from_str(&format!("Bearer {token}"))?,
+        })
+    }
+
+    async fn post_json(&self, path: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.bytes().await?))
+    }
+
+    async fn create(&self, path: &str, body: serde_json::Value) -> anyhow::Result<String> {
+        let (status, body) = self
+            .post_json(path, Bytes::from(serde_json::to_vec(&body)?))
+            .await?;
+        if !(200..300).contains(&status) {
+            bail!(
+                "POST {path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(serde_json::from_slice::<WithId>(&body)?.id)
+    }
+
+    /// `GET /health` answered 2xx.
+    pub async fn healthy(&self) -> bool {
+        matches!(self.http.get(format!("{}/health", self.base)).send().await, Ok(r) if r.status().is_success())
+    }
+
+    /// A new application; returns its id.
+    pub async fn create_app(&self, name: &str) -> anyhow::Result<String> {
+        self.create("/app", serde_json::json!({ "name": name }))
+            .await
+    }
+
+    /// An event type; an existing one (409) is fine.
+    pub async fn ensure_event_type(&self, name: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "name": name, "description": "skyhook-bench" });
+        let (status, body) = self
+            .post_json("/event-type", Bytes::from(serde_json::to_vec(&body)?))
+            .await?;
+        if (200..300).contains(&status) || status == 409 {
+            Ok(())
+        } else {
+            bail!(
+                "POST /event-type: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            )
+        }
+    }
+
+    /// An endpoint of `app` at `url`, optionally limited to `event_types`; returns its id.
+    pub async fn create_endpoint(
+        &self,
+        app: &str,
+        url: &str,
+        event_types: Option<&[&str]>,
+    ) -> anyhow::Result<String> {
+        let mut body = serde_json::json!({ "url": url, "description": "skyhook-bench" });
+        if let Some(t) = event_types {
+            body["filterTypes"] = serde_json::json!(t);
+        }
+        self.create(&format!("/app/{app}/endpoint"), body).await
+    }
+
+    /// Sends one message (the whole request body, already encoded); returns its id.
+    pub async fn send(&self, app: &str, body: Bytes) -> anyhow::Result<String> {
+        let (status, answer) = self.post_json(&format!("/app/{app}/msg"), body).await?;
+        if status != 202 && status != 200 && status != 201 {
+            bail!("HTTP {status}: {}", String::from_utf8_lossy(&answer));
+        }
+        Ok(serde_json::from_slice::<WithId>(&answer)?.id)
+    }
+}
+
+/// The request body of message `seq`: `{"eventType", "payload"}` with a payload of
+/// exactly `payload_bytes` bytes of JSON (at least 32).
+pub fn message_body(event_type: &str, seq: u64, payload_bytes: usize) -> Bytes {
+    let head = format!("{{\"seq\":{seq},\"pad\":\"");
+    let pad = payload_bytes.saturating_sub(head.len() + 2);
+    let mut body = String::with_capacity(payload_bytes + event_type.len() + 32);
+    body.push_str("{\"eventType\":\"");
+    body.push_str(event_type);
+    body.push_str("\",\"payload\":");
+    body.push_str(&head);
+    body.extend(std::iter::repeat_n('x', pad));
+    body.push_str("\"}}");
+    Bytes::from(body)
+}
+
+/// A random lowercase tag, for unique names and tokens.
+pub fn random_tag() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..12)
+        .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+        .collect()
+}
+
+/// Where the repository's `target/release/skyhook` is (or `$CARGO_TARGET_DIR/release/skyhook`).
+pub fn default_skyhook_bin() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let p = Path::new(&dir).join("release/skyhook");
+        if p.exists() {
+            return p;
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/skyhook")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_line() {
+        assert_eq!(
+            parse_listening_line("Skyhook listening on http://127.0.0.1:40123"),
+            Some("http://127.0.0.1:40123")
+        );
+        assert_eq!(parse_listening_line("API: http://127.0.0.1:1/api/v1"), None);
+    }
+
+    #[test]
+    fn vm_hwm() {
+        let status = "Name:\tskyhook\nVmPeak:\t  100 kB\nVmHWM:\t   23456 kB\nVmRSS:\t 20000 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(23456));
+        assert_eq!(parse_vm_hwm("Name: x\n"), None);
+        assert!(peak_rss_kib(std::process::id()).unwrap() > 0);
+    }
+
+    #[test]
+    fn bases() {
+        assert_eq!(api_base("http://h:1"), "http://h:1/api/v1");
+        assert_eq!(api_base("http://h:1/"), "http://h:1/api/v1");
+        assert_eq!(api_base("http://h:1/api/v1/"), "http://h:1/api/v1");
+    }
+
+    #[test]
+    fn payloads_are_exactly_the_requested_size() {
+        for seq in [0, 7, 123_456_789] {
+            let body = message_body("bench.e2e", seq, 256);
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["eventType"], "bench.e2e");
+            assert_eq!(v["payload"]["seq"], seq);
+            assert_eq!(serde_json::to_string(&v["payload"]).unwrap().len(), 256);
+        }
+    }
+}

@@ -1,0 +1,818 @@
+//! `impl Store for PgStore`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rand::Rng;
+use skyhook_domain::clock::Millis;
+use skyhook_domain::model::{
+    Application, Attempt, DeliveryStatus, Destination, Endpoint, EndpointStats, EventType, Message,
+};
+use skyhook_domain::routing;
+use skyhook_store::{
+    AttemptFilter, Claim, IdempotentResponse, MessageFilter, Outcome, Page, Result, Store,
+    StoreError, TokenScope,
+};
+use sqlx::postgres::{PgArguments, PgConnection, PgRow};
+use sqlx::{Arguments, AssertSqlSafe, Row};
+use tokio::sync::Notify;
+
+use crate::page::keyset;
+use crate::rows::{self, APP_COLS, ATTEMPT_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS};
+use crate::{CHANNEL, PgStore, map_err};
+
+/// A value bound into a dynamically built query.
+enum Bind {
+    Text(String),
+    Int(i64),
+    TextList(Vec<String>),
+}
+
+/// Binds in order and hands out their `$n` placeholders.
+#[derive(Default)]
+struct Binds(Vec<Bind>);
+
+impl Binds {
+    fn push(&mut self, b: Bind) -> String {
+        self.0.push(b);
+        format!("${}", self.0.len())
+    }
+
+    fn args(self) -> Result<PgArguments> {
+        let mut args = PgArguments::default();
+        for b in self.0 {
+            match b {
+                Bind::Text(s) => args.add(s),
+                Bind::Int(i) => args.add(i),
+                Bind::TextList(l) => args.add(l),
+            }
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        }
+        Ok(args)
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}
+
+const DESTINATION_COLS: &str =
+    "d.endpoint_id AS d_endpoint_id, d.status AS d_status, d.run_at AS d_run_at";
+
+/// Wakes every node's listener once the surrounding transaction commits.
+pub(crate) async fn notify_work(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+impl PgStore {
+    /// Runs a list query `sql` (ending in a WHERE clause, its binds in `binds`) with
+    /// keyset paging on `col`.
+    async fn list<T>(
+        &self,
+        sql: &str,
+        mut binds: Binds,
+        col: &str,
+        page: &Page,
+        map: impl Fn(&PgRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let ks = keyset(col, page, binds.0.len() + 1);
+        if let Some(c) = ks.cursor {
+            binds.push(Bind::Text(c));
+        }
+        let full = format!("{sql}{}", ks.sql);
+        let rows = sqlx::query_with(AssertSqlSafe(full), binds.args()?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let mut out = rows.iter().map(map).collect::<Result<Vec<_>>>()?;
+        if ks.reversed {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    async fn list_attempts(
+        &self,
+        col: &str,
+        value: &str,
+        filter: &AttemptFilter,
+        page: &Page,
+    ) -> Result<Vec<Attempt>> {
+        let mut binds = Binds::default();
+        let mut sql = format!(
+            "SELECT {ATTEMPT_COLS} FROM attempts WHERE {col} = {}",
+            binds.push(Bind::Text(value.into()))
+        );
+        if let Some(s) = filter.status {
+            sql.push_str(&format!(" AND status = {}", binds.push(Bind::Int(s))));
+        }
+        if let Some(ep) = &filter.endpoint_id {
+            sql.push_str(&format!(
+                " AND endpoint_id = {}",
+                binds.push(Bind::Text(ep.clone()))
+            ));
+        }
+        self.list(&sql, binds, "id", page, rows::attempt).await
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_token(&self, hash: &str, scope: &TokenScope) -> Result<()> {
+        let app = match scope {
+            TokenScope::Admin => None,
+            TokenScope::App(id) => Some(id.as_str()),
+        };
+        sqlx::query("INSERT INTO tokens (hash, app_id, created_at) VALUES ($1, $2, $3)")
+            .bind(hash)
+            .bind(app)
+            .bind(skyhook_domain::clock::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenScope>> {
+        let row = sqlx::query("SELECT app_id FROM tokens WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(|r| match r.get::<Option<String>, _>(0) {
+            None => TokenScope::Admin,
+            Some(app) => TokenScope::App(app),
+        }))
+    }
+
+    async fn has_admin_token(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM tokens WHERE app_id IS NULL)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(row.get::<bool, _>(0))
+    }
+
+    async fn create_app(&self, app: &Application) -> Result<()> {
+        sqlx::query("INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&app.id)
+            .bind(&app.uid)
+            .bind(&app.name)
+            .bind(app.throttle_rate.map(i64::from))
+            .bind(to_json(&app.metadata))
+            .bind(app.created_at)
+            .bind(app.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_app(&self, id_or_uid: &str) -> Result<Option<Application>> {
+        // The id wins over a uid that happens to equal another application's id.
+        let sql = format!(
+            "SELECT {APP_COLS} FROM applications WHERE id = $1 OR uid = $1 \
+             ORDER BY (id = $1) DESC LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id_or_uid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::application).transpose()
+    }
+
+    async fn list_apps(&self, page: &Page, only: Option<&str>) -> Result<Vec<Application>> {
+        let mut binds = Binds::default();
+        let sql = match only {
+            Some(id) => format!(
+                "SELECT {APP_COLS} FROM applications WHERE id = {}",
+                binds.push(Bind::Text(id.into()))
+            ),
+            None => format!("SELECT {APP_COLS} FROM applications WHERE TRUE"),
+        };
+        self.list(&sql, binds, "id", page, rows::application).await
+    }
+
+    async fn update_app(&self, app: &Application) -> Result<()> {
+        sqlx::query("UPDATE applications SET uid = $1, name = $2, throttle_rate = $3, metadata = $4, updated_at = $5 WHERE id = $6")
+            .bind(&app.uid)
+            .bind(&app.name)
+            .bind(app.throttle_rate.map(i64::from))
+            .bind(to_json(&app.metadata))
+            .bind(app.updated_at)
+            .bind(&app.id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_app(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM applications WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn create_event_type(&self, et: &EventType) -> Result<()> {
+        sqlx::query("INSERT INTO event_types (name, description, archived, deprecated, schemas, group_name, feature_flags, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&et.name)
+            .bind(&et.description)
+            .bind(et.archived)
+            .bind(et.deprecated)
+            .bind(et.schemas.as_ref().map(to_json))
+            .bind(&et.group_name)
+            .bind(to_json(&et.feature_flags))
+            .bind(et.created_at)
+            .bind(et.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_event_type(&self, name: &str) -> Result<Option<EventType>> {
+        let sql = format!("SELECT {EVENT_TYPE_COLS} FROM event_types WHERE name = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::event_type).transpose()
+    }
+
+    async fn list_event_types(
+        &self,
+        page: &Page,
+        include_archived: bool,
+    ) -> Result<Vec<EventType>> {
+        let cond = if include_archived {
+            "TRUE"
+        } else {
+            "NOT archived"
+        };
+        let sql = format!("SELECT {EVENT_TYPE_COLS} FROM event_types WHERE {cond}");
+        self.list(&sql, Binds::default(), "name", page, rows::event_type)
+            .await
+    }
+
+    async fn update_event_type(&self, et: &EventType) -> Result<()> {
+        sqlx::query("UPDATE event_types SET description = $1, archived = $2, deprecated = $3, schemas = $4, group_name = $5, feature_flags = $6, updated_at = $7 WHERE name = $8")
+            .bind(&et.description)
+            .bind(et.archived)
+            .bind(et.deprecated)
+            .bind(et.schemas.as_ref().map(to_json))
+            .bind(&et.group_name)
+            .bind(to_json(&et.feature_flags))
+            .bind(et.updated_at)
+            .bind(&et.name)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_event_type(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM event_types WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn missing_event_types(&self, names: &[String]) -> Result<Vec<String>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let known: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM event_types WHERE name = ANY($1) AND NOT archived",
+        )
+        .bind(names)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(names
+            .iter()
+            .filter(|n| !known.contains(n))
+            .cloned()
+            .collect())
+    }
+
+    async fn create_endpoint(&self, ep: &Endpoint) -> Result<()> {
+        sqlx::query("INSERT INTO endpoints (id, app_id, uid, url, description, throttle_rate, disabled, event_types, channels, metadata, headers, secrets, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
+            .bind(&ep.id)
+            .bind(&ep.app_id)
+            .bind(&ep.uid)
+            .bind(&ep.url)
+            .bind(&ep.description)
+            .bind(ep.throttle_rate.map(i64::from))
+            .bind(ep.disabled)
+            .bind(to_json(&ep.event_types))
+            .bind(to_json(&ep.channels))
+            .bind(to_json(&ep.metadata))
+            .bind(to_json(&ep.headers))
+            .bind(to_json(&ep.secrets))
+            .bind(ep.created_at)
+            .bind(ep.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Option<Endpoint>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = $1 AND (e.id = $2 OR e.uid = $2) \
+             ORDER BY (e.id = $2) DESC LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(app_id)
+            .bind(id_or_uid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::endpoint).transpose()
+    }
+
+    async fn list_endpoints(&self, app_id: &str, page: &Page) -> Result<Vec<Endpoint>> {
+        let mut binds = Binds::default();
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = {}",
+            binds.push(Bind::Text(app_id.into()))
+        );
+        self.list(&sql, binds, "e.id", page, rows::endpoint).await
+    }
+
+    async fn update_endpoint(&self, ep: &Endpoint) -> Result<()> {
+        // Re-enabling an endpoint restarts its health clock (the RHS sees the old row).
+        sqlx::query("UPDATE endpoints SET uid = $1, url = $2, description = $3, throttle_rate = $4, \
+                     failing_since = CASE WHEN disabled AND NOT $5 THEN NULL ELSE failing_since END, \
+                     disabled = $5, event_types = $6, channels = $7, metadata = $8, headers = $9, secrets = $10, updated_at = $11 WHERE id = $12 AND app_id = $13")
+            .bind(&ep.uid)
+            .bind(&ep.url)
+            .bind(&ep.description)
+            .bind(ep.throttle_rate.map(i64::from))
+            .bind(ep.disabled)
+            .bind(to_json(&ep.event_types))
+            .bind(to_json(&ep.channels))
+            .bind(to_json(&ep.metadata))
+            .bind(to_json(&ep.headers))
+            .bind(to_json(&ep.secrets))
+            .bind(ep.updated_at)
+            .bind(&ep.id)
+            .bind(&ep.app_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM endpoints WHERE id = $1 AND app_id = $2")
+            .bind(id)
+            .bind(app_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn endpoint_stats(&self, endpoint_id: &str) -> Result<EndpointStats> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = $1 GROUP BY status",
+        )
+        .bind(endpoint_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut stats = EndpointStats::default();
+        for row in rows {
+            let n: i64 = row.get(1);
+            match DeliveryStatus::from_code(row.get(0)) {
+                Some(DeliveryStatus::Success) => stats.success = n,
+                Some(DeliveryStatus::Pending) => stats.pending = n,
+                Some(DeliveryStatus::Fail) => stats.fail = n,
+                Some(DeliveryStatus::Sending) => stats.sending = n,
+                None => {}
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn create_message(&self, msg: &Message) -> Result<usize> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let queued = insert_message(&mut tx, msg).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(queued)
+    }
+
+    async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLS} FROM messages m WHERE m.app_id = $1 AND (m.id = $2 OR m.event_id = $2) \
+             ORDER BY (m.id = $2) DESC LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(app_id)
+            .bind(id_or_event_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::message).transpose()
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &str,
+        filter: &MessageFilter,
+        page: &Page,
+    ) -> Result<Vec<Message>> {
+        let mut binds = Binds::default();
+        let mut sql = format!(
+            "SELECT {MESSAGE_COLS} FROM messages m WHERE m.app_id = {}",
+            binds.push(Bind::Text(app_id.into()))
+        );
+        if !filter.event_types.is_empty() {
+            let p = binds.push(Bind::TextList(filter.event_types.clone()));
+            sql.push_str(&format!(" AND m.event_type = ANY({p})"));
+        }
+        if let Some(ch) = &filter.channel {
+            let p = binds.push(Bind::Text(ch.clone()));
+            sql.push_str(&format!(
+                " AND m.channels::jsonb @> jsonb_build_array({p}::text)"
+            ));
+        }
+        if let Some(t) = filter.before {
+            let p = binds.push(Bind::Int(t));
+            sql.push_str(&format!(" AND m.created_at < {p}"));
+        }
+        if let Some(t) = filter.after {
+            let p = binds.push(Bind::Int(t));
+            sql.push_str(&format!(" AND m.created_at > {p}"));
+        }
+        self.list(&sql, binds, "m.id", page, rows::message).await
+    }
+
+    async fn list_destinations(&self, msg_id: &str, page: &Page) -> Result<Vec<Destination>> {
+        let mut binds = Binds::default();
+        let sql = format!(
+            "SELECT {DESTINATION_COLS} FROM deliveries d WHERE d.msg_id = {}",
+            binds.push(Bind::Text(msg_id.into()))
+        );
+        self.list(&sql, binds, "d.endpoint_id", page, rows::destination)
+            .await
+    }
+
+    async fn list_endpoint_messages(
+        &self,
+        endpoint_id: &str,
+        status: Option<i64>,
+        page: &Page,
+    ) -> Result<Vec<(Message, Destination)>> {
+        let mut binds = Binds::default();
+        let mut sql = format!(
+            "SELECT {MESSAGE_COLS}, {DESTINATION_COLS} FROM deliveries d JOIN messages m ON m.id = d.msg_id WHERE d.endpoint_id = {}",
+            binds.push(Bind::Text(endpoint_id.into()))
+        );
+        if let Some(s) = status {
+            sql.push_str(&format!(" AND d.status = {}", binds.push(Bind::Int(s))));
+        }
+        self.list(&sql, binds, "d.msg_id", page, |r| {
+            Ok((rows::message(r)?, rows::destination(r)?))
+        })
+        .await
+    }
+
+    async fn list_attempts_for_message(
+        &self,
+        msg_id: &str,
+        filter: &AttemptFilter,
+        page: &Page,
+    ) -> Result<Vec<Attempt>> {
+        self.list_attempts("msg_id", msg_id, filter, page).await
+    }
+
+    async fn list_attempts_for_endpoint(
+        &self,
+        endpoint_id: &str,
+        filter: &AttemptFilter,
+        page: &Page,
+    ) -> Result<Vec<Attempt>> {
+        self.list_attempts("endpoint_id", endpoint_id, filter, page)
+            .await
+    }
+
+    async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Option<Attempt>> {
+        let sql = format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE msg_id = $1 AND id = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(msg_id)
+            .bind(attempt_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::attempt).transpose()
+    }
+
+    async fn resend(&self, msg_id: &str, endpoint_id: &str, now: Millis) -> Result<()> {
+        // A delivery still on its schedule is just made due now; a finished one gets
+        // a single manual attempt. (SET expressions read the row as it was.)
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, manual, updated_at) VALUES ($1, $2, 1, $3, TRUE, $3) \
+             ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET run_at = $3, updated_at = $3, \
+               manual = CASE WHEN deliveries.status IN (0, 2) THEN TRUE ELSE deliveries.manual END, \
+               status = CASE WHEN deliveries.status IN (0, 2) THEN 1 ELSE deliveries.status END",
+        )
+        .bind(msg_id)
+        .bind(endpoint_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        notify_work(&mut tx).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn recover(
+        &self,
+        endpoint_id: &str,
+        since: Millis,
+        until: Millis,
+        now: Millis,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 1, run_at = $1, manual = TRUE, updated_at = $1 \
+             WHERE endpoint_id = $2 AND status = 2 AND msg_id IN \
+               (SELECT id FROM messages WHERE created_at >= $3 AND created_at < $4)",
+        )
+        .bind(now)
+        .bind(endpoint_id)
+        .bind(since)
+        .bind(until)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() > 0 {
+            notify_work(&mut tx).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim_due(
+        &self,
+        now: Millis,
+        limit: u32,
+        lease_ms: i64,
+        busy_endpoints: &[String],
+    ) -> Result<Vec<Claim>> {
+        let lease = format!("{:032x}", rand::rng().random::<u128>());
+        // One statement: pick due rows no other node holds (SKIP LOCKED: never wait on
+        // another claimer), lease them, and read what the attempts need.
+        let sql = format!(
+            "WITH due AS ( \
+               SELECT id FROM deliveries WHERE run_at <= $1 AND NOT (endpoint_id = ANY($5)) \
+               ORDER BY run_at LIMIT $4 \
+               FOR UPDATE SKIP LOCKED \
+             ), claimed AS ( \
+               UPDATE deliveries d SET status = 3, run_at = $1 + $2, lease = $3, \
+                 attempts = d.attempts + CASE WHEN d.manual THEN 0 ELSE 1 END, updated_at = $1 \
+               FROM due WHERE d.id = due.id \
+               RETURNING d.id, d.attempts, d.manual, d.msg_id, d.endpoint_id \
+             ) \
+             SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, {MESSAGE_COLS}, {ENDPOINT_COLS} \
+             FROM claimed d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(lease_ms)
+            .bind(&lease)
+            .bind(i64::from(limit))
+            .bind(busy_endpoints)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Claim {
+                    delivery_id: row.try_get("d_id").map_err(map_err)?,
+                    lease: lease.clone(),
+                    attempts_made: row.try_get::<i64, _>("d_attempts").map_err(map_err)?.max(0)
+                        as u32,
+                    manual: row.try_get("d_manual").map_err(map_err)?,
+                    message: rows::message(row)?,
+                    endpoint: rows::endpoint(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn complete(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> Result<bool> {
+        let (status, run_at) = match outcome {
+            Outcome::Success => (DeliveryStatus::Success, None),
+            Outcome::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
+            Outcome::Fail => (DeliveryStatus::Fail, None),
+        };
+        // One statement, one round trip, atomic: the fenced update of the delivery; the
+        // attempt row and the endpoint's health only when the lease still held. (The
+        // endpoint is touched only when its health changes, to keep writes off the hot path.)
+        let row = sqlx::query(
+            "WITH fenced AS ( \
+               UPDATE deliveries SET status = $1, run_at = $2, lease = NULL, manual = FALSE, updated_at = $3 \
+               WHERE id = $4 AND lease = $5 RETURNING id \
+             ), health AS ( \
+               UPDATE endpoints SET failing_since = CASE WHEN $6 THEN NULL ELSE $3 END \
+               WHERE id = $7 AND NOT disabled AND (failing_since IS NULL) = (NOT $6) \
+                 AND EXISTS (SELECT 1 FROM fenced) \
+             ), recorded AS ( \
+               INSERT INTO attempts (id, msg_id, endpoint_id, url, status, response_status_code, \
+                 response, response_duration_ms, trigger_type, created_at) \
+               SELECT $8, $9, $7, $10, $11, $12, $13, $14, $15, $3 WHERE EXISTS (SELECT 1 FROM fenced) \
+             ) \
+             SELECT COUNT(*) FROM fenced",
+        )
+        .bind(status.code())
+        .bind(run_at)
+        .bind(attempt.created_at)
+        .bind(claim.delivery_id)
+        .bind(&claim.lease)
+        .bind(outcome.is_success())
+        .bind(&attempt.endpoint_id)
+        .bind(&attempt.id)
+        .bind(&attempt.msg_id)
+        .bind(&attempt.url)
+        .bind(attempt.status.code())
+        .bind(attempt.response_status_code)
+        // TEXT cannot hold NUL; a receiver's answer may.
+        .bind(attempt.response.replace('\0', "\u{FFFD}"))
+        .bind(attempt.response_duration_ms)
+        .bind(attempt.trigger_type as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(row.try_get::<i64, _>(0).map_err(map_err)? == 1)
+    }
+
+    async fn defer(&self, claim: &Claim, until: Millis) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 1, run_at = $1, lease = NULL, \
+               attempts = attempts - CASE WHEN manual THEN 0 ELSE 1 END, updated_at = $2 \
+             WHERE id = $3 AND lease = $4",
+        )
+        .bind(until)
+        .bind(skyhook_domain::clock::now_ms())
+        .bind(claim.delivery_id)
+        .bind(&claim.lease)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn disable_endpoint(&self, endpoint_id: &str, now: Millis) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE endpoints SET disabled = TRUE, updated_at = $1 WHERE id = $2 AND NOT disabled",
+        )
+        .bind(now)
+        .bind(endpoint_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn next_due(&self) -> Result<Option<Millis>> {
+        let row = sqlx::query("SELECT MIN(run_at) FROM deliveries WHERE run_at IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.try_get(0).map_err(map_err)
+    }
+
+    async fn queue_depth(&self, now: Millis) -> Result<Option<skyhook_store::QueueDepth>> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FILTER (WHERE status <> 3 AND run_at <= $1), \
+                    COUNT(*) FILTER (WHERE status <> 3 AND run_at > $1), \
+                    COUNT(*) FILTER (WHERE status = 3) \
+             FROM deliveries WHERE run_at IS NOT NULL",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(Some(skyhook_store::QueueDepth {
+            due: row.try_get(0).map_err(map_err)?,
+            scheduled: row.try_get(1).map_err(map_err)?,
+            sending: row.try_get(2).map_err(map_err)?,
+        }))
+    }
+
+    async fn get_idempotent(&self, key: &str, since: Millis) -> Result<Option<IdempotentResponse>> {
+        let row =
+            sqlx::query("SELECT status, body FROM idempotency WHERE key = $1 AND created_at >= $2")
+                .bind(key)
+                .bind(since)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(row.map(|r| IdempotentResponse {
+            status: r.get::<i64, _>(0) as u16,
+            body: r.get(1),
+        }))
+    }
+
+    async fn put_idempotent(
+        &self,
+        key: &str,
+        resp: &IdempotentResponse,
+        now: Millis,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO idempotency (key, status, body, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET status = excluded.status, body = excluded.body, \
+               created_at = excluded.created_at",
+        )
+        .bind(key)
+        .bind(i64::from(resp.status))
+        .bind(&resp.body)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn watch_for_work(&self, wake: Arc<Notify>) {
+        tokio::spawn(PgStore::listen_loop(self.listen.clone(), wake));
+    }
+
+    async fn close(&self) {
+        self.listen.close().await;
+        self.pool.close().await;
+    }
+}
+
+/// Inserts `msg` and one due delivery per endpoint of its application that accepts it,
+/// on `conn` (inside the caller's transaction), and announces the work to every node
+/// (delivered on commit); returns how many deliveries were queued. Shared by
+/// [`Store::create_message`] and quotation creation.
+pub(crate) async fn insert_message(conn: &mut PgConnection, msg: &Message) -> Result<usize> {
+    // Two statements, so two round trips inside the caller's transaction: the message
+    // with the application's endpoints, then the deliveries with the wake-up.
+    let sql = format!(
+        "WITH inserted AS ( \
+           INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id \
+         ) \
+         SELECT {ENDPOINT_COLS} FROM endpoints e \
+         WHERE e.app_id = $2 AND NOT e.disabled AND EXISTS (SELECT 1 FROM inserted)"
+    );
+    let endpoints = sqlx::query(AssertSqlSafe(sql))
+        .bind(&msg.id)
+        .bind(&msg.app_id)
+        .bind(&msg.event_id)
+        .bind(&msg.event_type)
+        .bind(&msg.payload)
+        .bind(to_json(&msg.channels))
+        .bind(to_json(&msg.tags))
+        .bind(msg.created_at)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let mut targets = Vec::new();
+    for row in &endpoints {
+        let ep = rows::endpoint(row)?;
+        if routing::accepts(&ep, &msg.event_type, &msg.channels) {
+            targets.push(ep.id);
+        }
+    }
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    // The NOTIFY is delivered to every node's listener when the transaction commits.
+    sqlx::query(
+        "WITH queued AS ( \
+           INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at) \
+           SELECT $1, t, 1, $3, $3 FROM UNNEST($2::text[]) AS t RETURNING 1 \
+         ) \
+         SELECT pg_notify($4, '') WHERE EXISTS (SELECT 1 FROM queued)",
+    )
+    .bind(&msg.id)
+    .bind(&targets)
+    .bind(msg.created_at)
+    .bind(CHANNEL)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(targets.len())
+}

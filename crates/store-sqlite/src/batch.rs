@@ -1,0 +1,287 @@
+//! Group commit. SQLite has one writer; the hot writes (accepting a message, recording an
+//! attempt) from many concurrent requests and workers are queued to one task that applies
+//! everything waiting in one transaction with multi-row statements. Under load that turns
+//! several statements and one commit per message into a handful per batch; alone, a write
+//! goes through at once.
+
+use std::collections::{HashMap, HashSet};
+
+use skyhook_domain::model::{Attempt, DeliveryStatus, Endpoint, Message};
+use skyhook_domain::routing;
+use skyhook_store::{Claim, Outcome, Result, StoreError};
+use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool};
+use sqlx::{Arguments, AssertSqlSafe, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::rows::{self, ENDPOINT_COLS};
+use crate::{map_err, store::to_json};
+
+/// Most writes applied in one transaction.
+const MAX_BATCH: usize = 512;
+/// Rows per multi-row statement (SQLite allows 32,766 bound values).
+const CHUNK: usize = 200;
+
+/// A write waiting for the group commit.
+pub(crate) enum Op {
+    Message(Message, oneshot::Sender<Result<usize>>),
+    Complete(
+        Box<(Claim, Attempt, Outcome)>,
+        oneshot::Sender<Result<bool>>,
+    ),
+}
+
+/// Starts the group-commit task on the writer pool.
+pub(crate) fn spawn(writer: SqlitePool) -> mpsc::Sender<Op> {
+    let (tx, mut rx) = mpsc::channel::<Op>(4 * MAX_BATCH);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut ops = vec![first];
+            while ops.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
+            apply(&writer, ops).await;
+        }
+    });
+    tx
+}
+
+async fn apply(writer: &SqlitePool, ops: Vec<Op>) {
+    let mut messages = Vec::new();
+    let mut completes = Vec::new();
+    for op in ops {
+        match op {
+            Op::Message(m, reply) => messages.push((m, reply)),
+            Op::Complete(c, reply) => completes.push((*c, reply)),
+        }
+    }
+    let outcome = async {
+        let mut tx = writer.begin().await.map_err(map_err)?;
+        let msgs: Vec<&Message> = messages.iter().map(|(m, _)| m).collect();
+        let queued = insert_messages(&mut tx, &msgs).await?;
+        let done: Vec<&(Claim, Attempt, Outcome)> = completes.iter().map(|(c, _)| c).collect();
+        let fenced = complete_many(&mut tx, &done).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok::<_, StoreError>((queued, fenced))
+    }
+    .await;
+    match outcome {
+        Ok((queued, fenced)) => {
+            for ((_, reply), result) in messages.into_iter().zip(queued) {
+                let _ = reply.send(result);
+            }
+            for ((_, reply), result) in completes.into_iter().zip(fenced) {
+                let _ = reply.send(Ok(result));
+            }
+        }
+        Err(e) => {
+            for (_, reply) in messages {
+                let _ = reply.send(Err(e.clone()));
+            }
+            for (_, reply) in completes {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Runs `sql` + one `(…)` group per row, in chunks; returns the rows of every chunk.
+async fn multi_row<T>(
+    conn: &mut SqliteConnection,
+    head: &str,
+    tail: &str,
+    items: &[T],
+    arity: usize,
+    bind: impl Fn(&mut SqliteArguments, &T) -> std::result::Result<(), sqlx::error::BoxDynError>,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>> {
+    let group = format!("({})", vec!["?"; arity].join(", "));
+    let mut out = Vec::new();
+    for chunk in items.chunks(CHUNK) {
+        let mut args = SqliteArguments::default();
+        for item in chunk {
+            bind(&mut args, item).map_err(|e| StoreError::Internal(e.to_string()))?;
+        }
+        let sql = format!(
+            "{head} {} {tail}",
+            vec![group.as_str(); chunk.len()].join(", ")
+        );
+        out.extend(
+            sqlx::query_with(AssertSqlSafe(sql), args)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map_err)?,
+        );
+    }
+    Ok(out)
+}
+
+/// Inserts messages and one due delivery per endpoint that accepts each; per message the
+/// number queued, or `Conflict` when its `eventId` is taken in its application.
+pub(crate) async fn insert_messages(
+    conn: &mut SqliteConnection,
+    msgs: &[&Message],
+) -> Result<Vec<Result<usize>>> {
+    if msgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inserted: HashSet<String> = multi_row(
+        conn,
+        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) VALUES",
+        "ON CONFLICT DO NOTHING RETURNING id",
+        msgs,
+        8,
+        |a, m| {
+            a.add(&m.id)?;
+            a.add(&m.app_id)?;
+            a.add(&m.event_id)?;
+            a.add(&m.event_type)?;
+            a.add(&m.payload)?;
+            a.add(to_json(&m.channels))?;
+            a.add(to_json(&m.tags))?;
+            a.add(m.created_at)
+        },
+    )
+    .await?
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect();
+    // Routing is read inside the write transaction, so an endpoint created concurrently
+    // either sees a message or was created after it.
+    let mut endpoints: HashMap<&str, Vec<Endpoint>> = HashMap::new();
+    let mut deliveries = Vec::new();
+    let mut results = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        if !inserted.contains(&msg.id) {
+            results.push(Err(StoreError::Conflict(
+                "a message with this eventId already exists".into(),
+            )));
+            continue;
+        }
+        if !endpoints.contains_key(msg.app_id.as_str()) {
+            let sql = format!(
+                "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ? AND e.disabled = 0"
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(&msg.app_id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            endpoints.insert(
+                &msg.app_id,
+                rows.iter().map(rows::endpoint).collect::<Result<_>>()?,
+            );
+        }
+        let targets: Vec<&Endpoint> = endpoints[msg.app_id.as_str()]
+            .iter()
+            .filter(|ep| routing::accepts(ep, &msg.event_type, &msg.channels))
+            .collect();
+        results.push(Ok(targets.len()));
+        deliveries.extend(
+            targets
+                .into_iter()
+                .map(|ep| (msg.id.as_str(), ep.id.clone(), msg.created_at)),
+        );
+    }
+    multi_row(
+        conn,
+        "INSERT INTO deliveries (msg_id, endpoint_id, run_at, updated_at, status) VALUES",
+        "",
+        &deliveries,
+        5,
+        |a, (msg, ep, at)| {
+            a.add(*msg)?;
+            a.add(ep.as_str())?;
+            a.add(*at)?;
+            a.add(*at)?;
+            a.add(DeliveryStatus::Pending.code())
+        },
+    )
+    .await?;
+    Ok(results)
+}
+
+/// Records attempts and moves their deliveries on, fenced by lease; per completion
+/// whether its lease still held. Keeps each endpoint's health by its latest outcome.
+async fn complete_many(
+    conn: &mut SqliteConnection,
+    done: &[&(Claim, Attempt, Outcome)],
+) -> Result<Vec<bool>> {
+    if done.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fenced: HashSet<i64> = multi_row(
+        conn,
+        "WITH v(id, lease, status, run_at, updated_at) AS (VALUES",
+        ") UPDATE deliveries SET status = v.status, run_at = v.run_at, lease = NULL, manual = 0, updated_at = v.updated_at \
+         FROM v WHERE deliveries.id = v.id AND deliveries.lease = v.lease RETURNING deliveries.id",
+        done,
+        5,
+        |a, (claim, attempt, outcome)| {
+            let (status, run_at) = match outcome {
+                Outcome::Success => (DeliveryStatus::Success, None),
+                Outcome::RetryAt(t) => (DeliveryStatus::Pending, Some(*t)),
+                Outcome::Fail => (DeliveryStatus::Fail, None),
+            };
+            a.add(claim.delivery_id)?;
+            a.add(&claim.lease)?;
+            a.add(status.code())?;
+            a.add(run_at)?;
+            a.add(attempt.created_at)
+        },
+    )
+    .await?
+    .iter()
+    .map(|r| r.get::<i64, _>(0))
+    .collect();
+    let recorded: Vec<&&(Claim, Attempt, Outcome)> = done
+        .iter()
+        .filter(|(c, _, _)| fenced.contains(&c.delivery_id))
+        .collect();
+    multi_row(
+        conn,
+        "INSERT INTO attempts (id, msg_id, endpoint_id, url, status, response_status_code, response, response_duration_ms, trigger_type, created_at) VALUES",
+        "",
+        &recorded,
+        10,
+        |args, (_, a, _)| {
+            args.add(&a.id)?;
+            args.add(&a.msg_id)?;
+            args.add(&a.endpoint_id)?;
+            args.add(&a.url)?;
+            args.add(a.status.code())?;
+            args.add(a.response_status_code)?;
+            args.add(&a.response)?;
+            args.add(a.response_duration_ms)?;
+            args.add(a.trigger_type as i64)?;
+            args.add(a.created_at)
+        },
+    )
+    .await?;
+    // The latest outcome per endpoint decides its health; touch only endpoints whose
+    // health changes.
+    let mut latest: HashMap<&str, (bool, i64)> = HashMap::new();
+    for (_, attempt, outcome) in &recorded {
+        latest.insert(
+            &attempt.endpoint_id,
+            (outcome.is_success(), attempt.created_at),
+        );
+    }
+    for (endpoint_id, (success, at)) in latest {
+        sqlx::query(
+            "UPDATE endpoints SET failing_since = CASE WHEN ?1 THEN NULL ELSE ?2 END \
+             WHERE id = ?3 AND disabled = 0 AND (failing_since IS NULL) = (NOT ?1)",
+        )
+        .bind(success)
+        .bind(at)
+        .bind(endpoint_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(done
+        .iter()
+        .map(|(c, _, _)| fenced.contains(&c.delivery_id))
+        .collect())
+}
