@@ -21,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{AttemptResult, Sender};
 
+/// The longest an idle worker waits while some endpoint is at its in-flight cap.
+const BUSY_POLL: Duration = Duration::from_millis(250);
+
 /// How the worker runs.
 #[derive(Clone)]
 pub struct WorkerConfig {
@@ -145,9 +148,16 @@ impl Worker {
         if full {
             return Ok(None);
         }
-        if !claimed_any && !busy.is_empty() {
-            // What is due belongs to endpoints at their cap: wait for an attempt to end.
-            return Ok(Some(self.config.max_idle));
+        if !busy.is_empty() {
+            // Rows of endpoints at their cap stay due (and count in `next_due`), so polling
+            // by it would spin: wait for an attempt to end or a new message instead, with
+            // a short bound for retries of other endpoints coming due meanwhile.
+            let wait = if claimed_any {
+                BUSY_POLL
+            } else {
+                self.config.max_idle
+            };
+            return Ok(Some(wait.min(self.config.max_idle)));
         }
         let next = self.store.next_due().await?;
         Ok(Some(sleep_until(next, now_ms(), self.config.max_idle)))
