@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use skyhook_domain::clock::now_ms;
-use skyhook_store::IdempotentResponse;
+use skyhook_store::{IdempotencyState, IdempotentResponse};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -34,17 +34,28 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let scoped = hash_token(&format!("{auth}\n{}\n{key}", req.uri().path()));
+    let now = now_ms();
     match state
         .store
-        .get_idempotent(&scoped, now_ms() - WINDOW_MS)
+        .begin_idempotent(&scoped, now, now - WINDOW_MS)
         .await
     {
-        Ok(Some(kept)) => return replay(kept),
-        Ok(None) => {}
+        Ok(IdempotencyState::Fresh) => {}
+        Ok(IdempotencyState::Replay(kept)) => return replay(kept),
+        Ok(IdempotencyState::InProgress) => {
+            return ApiError::conflict(
+                "a request with this idempotency-key is still running; retry shortly",
+            )
+            .into_response();
+        }
         Err(e) => return ApiError::from(e).into_response(),
     }
     let resp = next.run(req).await;
     if !resp.status().is_success() {
+        // Only a success is kept; a failed request may be retried with the same key.
+        if let Err(e) = state.store.forget_idempotent(&scoped).await {
+            tracing::warn!(error = %e, "could not release an idempotency key");
+        }
         return resp;
     }
     let (parts, body) = resp.into_parts();

@@ -14,7 +14,6 @@ use skyhook_domain::ids;
 use skyhook_domain::model::{Attempt, DeliveryStatus, TriggerType};
 use skyhook_domain::operational;
 use skyhook_domain::retry::{self, RetrySchedule};
-use skyhook_domain::throttle::Pacer;
 use skyhook_store::{Claim, Outcome, Store};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -51,8 +50,6 @@ pub struct Worker {
     config: WorkerConfig,
     wake: Arc<Notify>,
     permits: Arc<Semaphore>,
-    /// Throttle bookkeeping (per node: N nodes may together reach N x throttleRate).
-    pacer: std::sync::Mutex<Pacer>,
     /// Attempts in flight per endpoint.
     in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
@@ -72,7 +69,6 @@ impl Worker {
             config,
             wake,
             permits,
-            pacer: Default::default(),
             in_flight: Default::default(),
         }
     }
@@ -124,7 +120,7 @@ impl Worker {
             if !self.take_endpoint_slot(&claim.endpoint.id) {
                 // This batch brought more for one endpoint than its cap: put the rest
                 // back (not counted as attempts); they are claimed as slots free up.
-                if let Err(e) = self.store.defer(&claim, now).await {
+                if let Err(e) = self.store.defer(&claim, now, claim.holds_slot).await {
                     tracing::warn!(error = %e, "putting back a delivery over its endpoint's cap failed");
                 }
                 continue;
@@ -207,21 +203,13 @@ impl Worker {
     )]
     async fn deliver(&self, claim: Claim) {
         let started = now_ms();
-        if !claim.endpoint.disabled {
-            let slot = self.pacer.lock().unwrap_or_else(|e| e.into_inner()).admit(
-                &claim.endpoint.id,
-                claim.delivery_id,
-                claim.endpoint.throttle_rate,
-                started,
-            );
-            if let Some(until) = slot {
-                // Over the endpoint's throttleRate: back in the queue at its slot, not sent,
-                // not counted. If this fails the lease runs out and it comes back anyway.
-                if let Err(e) = self.store.defer(&claim, until).await {
-                    tracing::warn!(error = %e, "deferring a throttled delivery failed");
-                }
-                return;
+        if let Some(until) = self.throttle_slot(&claim, started).await {
+            // Over the endpoint's throttleRate: back in the queue holding its slot, not
+            // sent, not counted. If this fails the lease runs out and it comes back anyway.
+            if let Err(e) = self.store.defer(&claim, until, true).await {
+                tracing::warn!(error = %e, "deferring a throttled delivery failed");
             }
+            return;
         }
         let in_flight = crate::metrics::InFlight::start();
         // An endpoint disabled after the message was queued gets no request: the
@@ -289,6 +277,30 @@ impl Worker {
             )
         {
             self.disable(&claim, finished).await;
+        }
+    }
+
+    /// When a delivery to a throttled endpoint may go, if not now. The endpoint's next
+    /// free slot lives in the database, so every node paces against the same clock; a
+    /// delivery put back for its slot goes when it comes back.
+    async fn throttle_slot(&self, claim: &Claim, now: Millis) -> Option<Millis> {
+        let rate = claim.endpoint.throttle_rate.filter(|r| *r > 0)?;
+        if claim.holds_slot || claim.endpoint.disabled {
+            return None;
+        }
+        let interval_us = 1_000_000 / i64::from(rate);
+        match self
+            .store
+            .reserve_throttle_slot(&claim.endpoint.id, interval_us, now * 1000)
+            .await
+        {
+            Ok(slot_us) if slot_us > now * 1000 => Some((slot_us + 999) / 1000),
+            Ok(_) => None,
+            Err(e) => {
+                // Better late than never: wait one interval and ask again.
+                tracing::warn!(error = %e, "reserving a throttle slot failed");
+                Some(now + interval_us / 1000 + 1)
+            }
         }
     }
 

@@ -6,7 +6,6 @@
 //! - [`quotation`]: quotations, their upload rules and the `quotation.created` payload.
 //! - [`routing`]: which endpoints receive a message (event types and channels).
 //! - [`retry`]: the retry schedule with jitter.
-//! - [`throttle`]: pacing deliveries to an endpoint's `throttleRate`.
 //! - [`operational`]: events about Skyhook itself (`endpoint.disabled`).
 //! - [`sealing`]: secrets sealed with the main key before they are stored.
 //! - [`signing`]: endpoint secrets and Standard Webhooks signatures.
@@ -24,6 +23,5 @@ pub mod retry;
 pub mod routing;
 pub mod sealing;
 pub mod signing;
-pub mod throttle;
 pub mod tokens;
 pub mod validate;

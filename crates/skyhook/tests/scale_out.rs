@@ -495,3 +495,75 @@ async fn restarting_postgres_under_load_loses_no_accepted_message() {
 fn stop_flag() -> Arc<tokio::sync::watch::Sender<bool>> {
     Arc::new(tokio::sync::watch::channel(false).0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttle_rate_holds_across_nodes() {
+    if !Backend::postgres_ready() {
+        return;
+    }
+    let _shared = PG.read().await;
+    let opts = ServerOpts::dev().on(Backend::Postgres);
+    let (_home, servers) = nodes(&[("a", opts.clone()), ("b", opts)]).await;
+    let (a, b) = (servers[0].api(), servers[1].api());
+    let rx = Receiver::start().await;
+    let app = a.app("throttled").await;
+    a.endpoint(&app, json!({"url": rx.url("/slowed"), "throttleRate": 5}))
+        .await;
+    for i in 0..20 {
+        let api = if i % 2 == 0 { &a } else { &b };
+        send(api, &app, i).await.unwrap();
+    }
+    let got = rx.wait_for("/slowed", 20).await;
+    let span = got.last().unwrap().at - got.first().unwrap().at;
+    // Per-node pacing would let two workers send 20 in about 1.9 s.
+    assert!(
+        span >= Duration::from_millis(3_500),
+        "20 deliveries at 5/s over two nodes took {span:?}"
+    );
+    let unique: HashSet<&str> = got.iter().map(|d| d.header("webhook-id")).collect();
+    assert_eq!(unique.len(), 20, "none dropped, none doubled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_idempotency_key_sent_to_two_nodes_at_once_acts_once() {
+    if !Backend::postgres_ready() {
+        return;
+    }
+    let _shared = PG.read().await;
+    let opts = ServerOpts::dev()
+        .on(Backend::Postgres)
+        .env("SKYHOOK_NODE_ROLES", "api");
+    let (_home, servers) = nodes(&[("a", opts.clone()), ("b", opts)]).await;
+    let (a, b) = (servers[0].api(), servers[1].api());
+    let app = a.app("idempotent").await;
+    for round in 0..10 {
+        let key = format!("key-{round}");
+        let post = |api: &Api| {
+            api.raw(reqwest::Method::POST, &format!("/api/v1/app/{app}/msg"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", &key)
+                .body(json!({"eventType": "a.b", "payload": {"round": round}}).to_string())
+        };
+        let (ra, rb) = tokio::join!(Api::read(post(&a)), Api::read(post(&b)));
+        let statuses = [ra.0.as_u16(), rb.0.as_u16()];
+        assert!(statuses.contains(&202), "{statuses:?}");
+        for (status, body) in [&ra, &rb] {
+            assert!(
+                status.as_u16() == 202 || status.as_u16() == 409,
+                "{status}: {body}"
+            );
+        }
+        if statuses == [202, 202] {
+            assert_eq!(
+                ra.1["id"], rb.1["id"],
+                "the second answer is the first one replayed"
+            );
+        }
+    }
+    let listed = a.get_ok(&format!("/api/v1/app/{app}/msg?limit=50")).await;
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        10,
+        "one message per key"
+    );
+}

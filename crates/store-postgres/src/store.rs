@@ -10,8 +10,8 @@ use skyhook_domain::model::{
 };
 use skyhook_domain::routing;
 use skyhook_store::{
-    AttemptFilter, Claim, IdempotentResponse, MessageFilter, Outcome, Page, Result, Store,
-    StoreError, TokenScope,
+    AttemptFilter, Claim, IDEMPOTENCY_CLAIM_MS, IdempotencyState, IdempotentResponse,
+    MessageFilter, Outcome, Page, Result, Store, StoreError, TokenScope,
 };
 use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use sqlx::{Arguments, AssertSqlSafe, Row};
@@ -588,9 +588,9 @@ impl Store for PgStore {
                UPDATE deliveries d SET status = 3, run_at = $1 + $2, lease = $3, \
                  attempts = d.attempts + CASE WHEN d.manual THEN 0 ELSE 1 END, updated_at = $1 \
                FROM due WHERE d.id = due.id \
-               RETURNING d.id, d.attempts, d.manual, d.msg_id, d.endpoint_id \
+               RETURNING d.id, d.attempts, d.manual, d.holds_slot, d.msg_id, d.endpoint_id \
              ) \
-             SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, {MESSAGE_COLS}, {ENDPOINT_COLS} \
+             SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, d.holds_slot AS d_holds_slot, {MESSAGE_COLS}, {ENDPOINT_COLS} \
              FROM claimed d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -610,6 +610,7 @@ impl Store for PgStore {
                     attempts_made: row.try_get::<i64, _>("d_attempts").map_err(map_err)?.max(0)
                         as u32,
                     manual: row.try_get("d_manual").map_err(map_err)?,
+                    holds_slot: row.try_get("d_holds_slot").map_err(map_err)?,
                     message: rows::message(row)?,
                     endpoint: rows::endpoint(row)?,
                 })
@@ -628,7 +629,7 @@ impl Store for PgStore {
         // endpoint is touched only when its health changes, to keep writes off the hot path.)
         let row = sqlx::query(
             "WITH fenced AS ( \
-               UPDATE deliveries SET status = $1, run_at = $2, lease = NULL, manual = FALSE, updated_at = $3 \
+               UPDATE deliveries SET status = $1, run_at = $2, lease = NULL, manual = FALSE, holds_slot = FALSE, updated_at = $3 \
                WHERE id = $4 AND lease = $5 RETURNING id \
              ), health AS ( \
                UPDATE endpoints SET failing_since = CASE WHEN $6 THEN NULL ELSE $3 END \
@@ -663,20 +664,42 @@ impl Store for PgStore {
         Ok(row.try_get::<i64, _>(0).map_err(map_err)? == 1)
     }
 
-    async fn defer(&self, claim: &Claim, until: Millis) -> Result<bool> {
+    async fn defer(&self, claim: &Claim, until: Millis, holds_slot: bool) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE deliveries SET status = 1, run_at = $1, lease = NULL, \
-               attempts = attempts - CASE WHEN manual THEN 0 ELSE 1 END, updated_at = $2 \
+               attempts = attempts - CASE WHEN manual THEN 0 ELSE 1 END, holds_slot = $5, updated_at = $2 \
              WHERE id = $3 AND lease = $4",
         )
         .bind(until)
         .bind(skyhook_domain::clock::now_ms())
         .bind(claim.delivery_id)
         .bind(&claim.lease)
+        .bind(holds_slot)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn reserve_throttle_slot(
+        &self,
+        endpoint_id: &str,
+        interval_us: i64,
+        now_us: i64,
+    ) -> Result<i64> {
+        // The row lock makes concurrent reservations from several nodes take turns.
+        let row = sqlx::query(
+            "UPDATE endpoints SET throttle_next_us = GREATEST(COALESCE(throttle_next_us, 0), $2) + $3 \
+             WHERE id = $1 RETURNING throttle_next_us - $3",
+        )
+        .bind(endpoint_id)
+        .bind(now_us)
+        .bind(interval_us)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        // A deleted endpoint has no slot to wait for.
+        row.map_or(Ok(now_us), |r| r.try_get(0).map_err(map_err))
     }
 
     async fn disable_endpoint(&self, endpoint_id: &str, now: Millis) -> Result<bool> {
@@ -717,18 +740,51 @@ impl Store for PgStore {
         }))
     }
 
-    async fn get_idempotent(&self, key: &str, since: Millis) -> Result<Option<IdempotentResponse>> {
-        let row =
-            sqlx::query("SELECT status, body FROM idempotency WHERE key = $1 AND created_at >= $2")
-                .bind(key)
-                .bind(since)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
-        Ok(row.map(|r| IdempotentResponse {
-            status: r.get::<i64, _>(0) as u16,
-            body: r.get(1),
-        }))
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        now: Millis,
+        since: Millis,
+    ) -> Result<IdempotencyState> {
+        // Status 0 marks a claim whose answer is not in yet.
+        sqlx::query("DELETE FROM idempotency WHERE key = $1 AND (created_at < $2 OR (status = 0 AND created_at < $3))")
+            .bind(key)
+            .bind(since)
+            .bind(now - IDEMPOTENCY_CLAIM_MS)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let claimed = sqlx::query("INSERT INTO idempotency (key, status, body, created_at) VALUES ($1, 0, '', $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if claimed.rows_affected() == 1 {
+            return Ok(IdempotencyState::Fresh);
+        }
+        let row = sqlx::query("SELECT status, body FROM idempotency WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(match row {
+            Some(r) if r.get::<i64, _>(0) != 0 => IdempotencyState::Replay(IdempotentResponse {
+                status: r.get::<i64, _>(0) as u16,
+                body: r.get(1),
+            }),
+            // Held by a running request (or released in between: retrying is safe).
+            _ => IdempotencyState::InProgress,
+        })
+    }
+
+    async fn forget_idempotent(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM idempotency WHERE key = $1 AND status = 0")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn put_idempotent(

@@ -214,7 +214,7 @@ async fn complete_many(
     let fenced: HashSet<i64> = multi_row(
         conn,
         "WITH v(id, lease, status, run_at, updated_at) AS (VALUES",
-        ") UPDATE deliveries SET status = v.status, run_at = v.run_at, lease = NULL, manual = 0, updated_at = v.updated_at \
+        ") UPDATE deliveries SET status = v.status, run_at = v.run_at, lease = NULL, manual = 0, holds_slot = 0, updated_at = v.updated_at \
          FROM v WHERE deliveries.id = v.id AND deliveries.lease = v.lease RETURNING deliveries.id",
         done,
         5,

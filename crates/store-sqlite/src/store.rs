@@ -7,8 +7,8 @@ use skyhook_domain::model::{
     Application, Attempt, DeliveryStatus, Destination, Endpoint, EndpointStats, EventType, Message,
 };
 use skyhook_store::{
-    AttemptFilter, Claim, IdempotentResponse, MessageFilter, Outcome, Page, Result, Store,
-    StoreError, TokenScope,
+    AttemptFilter, Claim, IDEMPOTENCY_CLAIM_MS, IdempotencyState, IdempotentResponse,
+    MessageFilter, Outcome, Page, Result, Store, StoreError, TokenScope,
 };
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, Row};
@@ -531,7 +531,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, {MESSAGE_COLS}, {ENDPOINT_COLS} \
+            "SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, d.holds_slot AS d_holds_slot, {MESSAGE_COLS}, {ENDPOINT_COLS} \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.lease = ?"
         );
@@ -548,6 +548,7 @@ impl Store for SqliteStore {
                     lease: lease.clone(),
                     attempts_made: row.get::<i64, _>("d_attempts").max(0) as u32,
                     manual: row.get("d_manual"),
+                    holds_slot: row.get("d_holds_slot"),
                     message: rows::message(row)?,
                     endpoint: rows::endpoint(row)?,
                 })
@@ -562,19 +563,40 @@ impl Store for SqliteStore {
         answer.await.map_err(closed)?
     }
 
-    async fn defer(&self, claim: &Claim, until: Millis) -> Result<bool> {
+    async fn defer(&self, claim: &Claim, until: Millis, holds_slot: bool) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE deliveries SET status = 1, run_at = ?1, lease = NULL, attempts = attempts - 1 + manual, updated_at = ?2 \
-             WHERE id = ?3 AND lease = ?4",
+            "UPDATE deliveries SET status = 1, run_at = ?1, lease = NULL, attempts = attempts - 1 + manual, \
+               holds_slot = ?5, updated_at = ?2 WHERE id = ?3 AND lease = ?4",
         )
         .bind(until)
         .bind(skyhook_domain::clock::now_ms())
         .bind(claim.delivery_id)
         .bind(&claim.lease)
+        .bind(holds_slot)
         .execute(&self.writer)
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn reserve_throttle_slot(
+        &self,
+        endpoint_id: &str,
+        interval_us: i64,
+        now_us: i64,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "UPDATE endpoints SET throttle_next_us = MAX(COALESCE(throttle_next_us, 0), ?2) + ?3 \
+             WHERE id = ?1 RETURNING throttle_next_us - ?3",
+        )
+        .bind(endpoint_id)
+        .bind(now_us)
+        .bind(interval_us)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(map_err)?;
+        // A deleted endpoint has no slot to wait for.
+        Ok(row.map_or(now_us, |r| r.get(0)))
     }
 
     async fn disable_endpoint(&self, endpoint_id: &str, now: Millis) -> Result<bool> {
@@ -615,18 +637,51 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn get_idempotent(&self, key: &str, since: Millis) -> Result<Option<IdempotentResponse>> {
-        let row =
-            sqlx::query("SELECT status, body FROM idempotency WHERE key = ? AND created_at >= ?")
-                .bind(key)
-                .bind(since)
-                .fetch_optional(&self.writer)
-                .await
-                .map_err(map_err)?;
-        Ok(row.map(|r| IdempotentResponse {
-            status: r.get::<i64, _>(0) as u16,
-            body: r.get(1),
-        }))
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        now: Millis,
+        since: Millis,
+    ) -> Result<IdempotencyState> {
+        // Status 0 marks a claim whose answer is not in yet.
+        sqlx::query("DELETE FROM idempotency WHERE key = ?1 AND (created_at < ?2 OR (status = 0 AND created_at < ?3))")
+            .bind(key)
+            .bind(since)
+            .bind(now - IDEMPOTENCY_CLAIM_MS)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        let claimed = sqlx::query("INSERT INTO idempotency (key, status, body, created_at) VALUES (?1, 0, '', ?2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        if claimed.rows_affected() == 1 {
+            return Ok(IdempotencyState::Fresh);
+        }
+        let row = sqlx::query("SELECT status, body FROM idempotency WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(match row {
+            Some(r) if r.get::<i64, _>(0) != 0 => IdempotencyState::Replay(IdempotentResponse {
+                status: r.get::<i64, _>(0) as u16,
+                body: r.get(1),
+            }),
+            // Held by a running request (or released in between: retrying is safe).
+            _ => IdempotencyState::InProgress,
+        })
+    }
+
+    async fn forget_idempotent(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM idempotency WHERE key = ? AND status = 0")
+            .bind(key)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn put_idempotent(

@@ -92,6 +92,21 @@ pub enum TokenScope {
     App(String),
 }
 
+/// What an `idempotency-key` finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyState {
+    /// Free: this request now holds it.
+    Fresh,
+    /// Answered before: replay this.
+    Replay(IdempotentResponse),
+    /// Another request with this key is running.
+    InProgress,
+}
+
+/// How long a claim on an idempotency key may stay unanswered before it is taken as
+/// abandoned (its request's node died).
+pub const IDEMPOTENCY_CLAIM_MS: Millis = 60_000;
+
 /// A stored API response replayed for a repeated `idempotency-key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentResponse {
@@ -219,8 +234,17 @@ pub trait Store: QuotationStore + Send + Sync + 'static {
     /// endpoints only).
     async fn complete(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> Result<bool>;
     /// Puts a claimed delivery back, due at `until`, without an attempt and without
-    /// counting one (rate limiting); fenced like [`Store::complete`].
-    async fn defer(&self, claim: &Claim, until: Millis) -> Result<bool>;
+    /// counting one (rate limiting, endpoint caps); fenced like [`Store::complete`].
+    /// `holds_slot`: it waits for a throttle slot it reserved.
+    async fn defer(&self, claim: &Claim, until: Millis, holds_slot: bool) -> Result<bool>;
+    /// Takes the endpoint's next free send slot for a rate of one per `interval_us`,
+    /// atomically across nodes; returns the slot (microseconds since the epoch).
+    async fn reserve_throttle_slot(
+        &self,
+        endpoint_id: &str,
+        interval_us: i64,
+        now_us: i64,
+    ) -> Result<i64>;
     /// Disables an enabled endpoint; returns whether this call disabled it (so that one
     /// node alone reports it).
     async fn disable_endpoint(&self, endpoint_id: &str, now: Millis) -> Result<bool>;
@@ -233,8 +257,18 @@ pub trait Store: QuotationStore + Send + Sync + 'static {
         Ok(None)
     }
 
-    /// A stored response for this idempotency key, if younger than `since`.
-    async fn get_idempotent(&self, key: &str, since: Millis) -> Result<Option<IdempotentResponse>>;
+    /// Claims an idempotency key for a request about to run, atomically across nodes:
+    /// `Fresh` when the key is free (an answer older than `since`, or a claim left by a
+    /// crashed request for over a minute, is dropped), `Replay` with the kept answer, or
+    /// `InProgress` while another request holds it.
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        now: Millis,
+        since: Millis,
+    ) -> Result<IdempotencyState>;
+    /// Releases a claim whose request did not succeed, so the key can be used again.
+    async fn forget_idempotent(&self, key: &str) -> Result<()>;
     /// Stores a response for an idempotency key.
     async fn put_idempotent(&self, key: &str, resp: &IdempotentResponse, now: Millis)
     -> Result<()>;

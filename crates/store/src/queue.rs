@@ -14,6 +14,8 @@ pub struct Claim {
     pub attempts_made: u32,
     /// A manual attempt (resend/recover): one try, no retries after it.
     pub manual: bool,
+    /// Put back earlier to wait for a throttle slot it already holds: send, don't reserve.
+    pub holds_slot: bool,
     /// The message.
     pub message: Message,
     /// The endpoint as it is now (URL, headers and secrets at claim time).
