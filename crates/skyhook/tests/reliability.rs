@@ -737,3 +737,62 @@ async fn oversized_or_deep_input_is_refused_with_a_clear_error() {
         json!([])
     );
 }
+
+#[tokio::test]
+async fn settings_come_from_skyhook_toml_then_variables_then_flags() {
+    let home = Arc::new(common::Home::new(common::Backend::Sqlite).await);
+    std::fs::write(
+        home.path().join("skyhook.toml"),
+        "max_payload_bytes = 100\nhttps_only = true\n",
+    )
+    .unwrap();
+    let payload = json!({"pad": "x".repeat(200)});
+
+    // The file alone: both settings apply.
+    let server = Server::start_in(home.clone(), ServerOpts::dev()).await;
+    let api = server.api();
+    let app = api.app("settings").await;
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/app/{app}/msg"),
+            json!({"eventType": "a.b", "payload": payload}),
+        )
+        .await;
+    assert_eq!(status, 413, "max_payload_bytes from skyhook.toml");
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/app/{app}/endpoint"),
+            json!({"url": "http://example.com"}),
+        )
+        .await;
+    assert_eq!(status, 422, "https_only from skyhook.toml");
+    assert_eq!(server.stop().await, 0);
+
+    // A variable beats the file.
+    let server = Server::start_in(
+        home.clone(),
+        ServerOpts::dev().env("SKYHOOK_MAX_PAYLOAD_BYTES", "100000"),
+    )
+    .await;
+    let (status, _) = server
+        .api()
+        .post(
+            &format!("/api/v1/app/{app}/msg"),
+            json!({"eventType": "a.b", "payload": payload}),
+        )
+        .await;
+    assert_eq!(status, 202, "SKYHOOK_MAX_PAYLOAD_BYTES over skyhook.toml");
+    assert_eq!(server.stop().await, 0);
+
+    // A flag beats the variable (the harness passes --admin-token; a wrong variable loses).
+    let server = Server::start_in(
+        home,
+        ServerOpts::dev().env("SKYHOOK_ADMIN_TOKEN", "not-the-flag"),
+    )
+    .await;
+    assert_eq!(
+        server.api().get("/api/v1/app").await.0,
+        200,
+        "--admin-token over SKYHOOK_ADMIN_TOKEN"
+    );
+}

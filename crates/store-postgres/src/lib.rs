@@ -3,9 +3,9 @@
 //! # Layout
 //! - this file: connecting, pool settings, migrations, error mapping, the wake-up
 //!   listener.
-//! - [`rows`]: turning rows into domain records (the same mapping as on SQLite: BIGINT
+//! - `rows`: turning rows into domain records (the same mapping as on SQLite: BIGINT
 //!   milliseconds, JSON text).
-//! - [`page`]: keyset pagination clauses with `$n` placeholders.
+//! - `page`: keyset pagination clauses with `$n` placeholders.
 //! - `store` and `quotations`: the [`Store`](skyhook_store::Store) and
 //!   [`QuotationStore`](skyhook_store::QuotationStore) implementations.
 //!
