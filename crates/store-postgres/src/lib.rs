@@ -5,7 +5,6 @@
 //!   listener.
 //! - `rows`: turning rows into domain records (the same mapping as on SQLite: BIGINT
 //!   milliseconds, JSON text).
-//! - `page`: keyset pagination clauses with `$n` placeholders.
 //! - `store` and `quotations`: the [`Store`](skyhook_store::Store) and
 //!   [`QuotationStore`](skyhook_store::QuotationStore) implementations.
 //!
@@ -29,7 +28,6 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Notify;
 
-mod page;
 mod quotations;
 mod rows;
 mod store;

@@ -9,9 +9,9 @@ use skyhook_store::{Page, QuotationStore, Result, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::page::keyset;
 use crate::store::insert_message;
 use crate::{PgStore, map_err};
+use skyhook_store::keyset;
 
 const QUOTATION_COLS: &str = "id, app_id, msg_id, customer, configuration, created_at";
 const FILE_COLS: &str = "id, quotation_id, name, content_type, size";
@@ -184,7 +184,7 @@ impl QuotationStore for PgStore {
     }
 
     async fn list_quotations(&self, app_id: &str, page: &Page) -> Result<Vec<Quotation>> {
-        let ks = keyset("id", page, 2);
+        let ks = keyset("id", page, "$2");
         let sql = format!(
             "SELECT {QUOTATION_COLS} FROM quotations WHERE app_id = $1{}",
             ks.sql

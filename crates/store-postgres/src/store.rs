@@ -17,9 +17,9 @@ use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use sqlx::{Arguments, AssertSqlSafe, Row};
 use tokio::sync::Notify;
 
-use crate::page::keyset;
 use crate::rows::{self, APP_COLS, ATTEMPT_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS};
 use crate::{CHANNEL, PgStore, map_err};
+use skyhook_store::keyset;
 
 /// A value bound into a dynamically built query.
 enum Bind {
@@ -80,7 +80,7 @@ impl PgStore {
         page: &Page,
         map: impl Fn(&PgRow) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let ks = keyset(col, page, binds.0.len() + 1);
+        let ks = keyset(col, page, &format!("${}", binds.0.len() + 1));
         if let Some(c) = ks.cursor {
             binds.push(Bind::Text(c));
         }

@@ -3,7 +3,6 @@
 //! # Layout
 //! - this file: opening the database, pragmas, migrations, error mapping.
 //! - `rows`: turning rows into domain records.
-//! - `page`: keyset pagination clauses.
 //! - `store`: the [`Store`](skyhook_store::Store) implementation, queue included.
 //!
 //! All writes go through one connection (SQLite allows one writer at a time; queuing
@@ -19,7 +18,6 @@ use sqlx::sqlite::{
 };
 
 mod batch;
-mod page;
 mod quotations;
 mod rows;
 mod store;

@@ -10,8 +10,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::batch::insert_messages;
-use crate::page::keyset;
 use crate::{SqliteStore, map_err};
+use skyhook_store::keyset;
 
 const QUOTATION_COLS: &str = "id, app_id, msg_id, customer, configuration, created_at";
 const FILE_COLS: &str = "id, quotation_id, name, content_type, size";
@@ -187,7 +187,7 @@ impl QuotationStore for SqliteStore {
     }
 
     async fn list_quotations(&self, app_id: &str, page: &Page) -> Result<Vec<Quotation>> {
-        let ks = keyset("id", page);
+        let ks = keyset("id", page, "?");
         let sql = format!(
             "SELECT {QUOTATION_COLS} FROM quotations WHERE app_id = ?{}",
             ks.sql

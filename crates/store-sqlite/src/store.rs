@@ -15,9 +15,9 @@ use sqlx::{Arguments, AssertSqlSafe, Row};
 use tokio::sync::oneshot;
 
 use crate::batch::Op;
-use crate::page::keyset;
 use crate::rows::{self, APP_COLS, ATTEMPT_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS};
 use crate::{SqliteStore, map_err};
+use skyhook_store::keyset;
 
 /// A value bound into a dynamically built query.
 enum Bind {
@@ -42,7 +42,7 @@ impl SqliteStore {
         page: &Page,
         map: impl Fn(&SqliteRow) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let ks = keyset(col, page);
+        let ks = keyset(col, page, "?");
         let mut args = SqliteArguments::default();
         for b in binds.into_iter().chain(ks.cursor.map(Bind::Text)) {
             match b {

@@ -14,8 +14,11 @@ use skyhook_domain::model::{
     Application, Attempt, Destination, Endpoint, EndpointStats, EventType, Message,
 };
 
+mod page;
 mod queue;
 mod quotations;
+pub mod rows;
+pub use page::{Keyset, keyset};
 pub use queue::{Claim, Outcome};
 pub use quotations::QuotationStore;
 
