@@ -30,7 +30,7 @@ mod tests {
             channels: channels.iter().map(|s| s.to_string()).collect(),
             metadata: Default::default(),
             headers: Default::default(),
-            secrets: SecretSet::generate(0),
+            secrets: SecretSet::generate(),
             failing_since: None,
             created_at: 0,
             updated_at: 0,

@@ -145,7 +145,7 @@ impl fmt::Debug for SecretSet {
 
 impl SecretSet {
     /// A set holding one freshly generated secret.
-    pub fn generate(_now: Millis) -> Self {
+    pub fn generate() -> Self {
         Self::with_key(generate_key())
     }
 

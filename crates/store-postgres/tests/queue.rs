@@ -95,7 +95,7 @@ async fn queued(db: &Db, n: usize) -> PgStore {
         channels: vec![],
         metadata: Default::default(),
         headers: Default::default(),
-        secrets: SecretSet::generate(0),
+        secrets: SecretSet::generate(),
         failing_since: None,
         created_at: 0,
         updated_at: 0,

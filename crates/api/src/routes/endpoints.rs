@@ -78,7 +78,7 @@ fn secret_set(secret: Option<String>) -> ApiResult<SecretSet> {
             signing::validate_key(&key).map_err(|e| ApiError::field("secret", e.to_string()))?;
             Ok(SecretSet::with_key(key))
         }
-        None => Ok(SecretSet::generate(now_ms())),
+        None => Ok(SecretSet::generate()),
     }
 }
 

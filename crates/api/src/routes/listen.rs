@@ -123,7 +123,7 @@ pub async fn listen(
         channels: Vec::new(),
         metadata: Default::default(),
         headers: Default::default(),
-        secrets: SecretSet::generate(now),
+        secrets: SecretSet::generate(),
         failing_since: None,
         created_at: now,
         updated_at: now,
