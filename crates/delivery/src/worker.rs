@@ -369,11 +369,6 @@ impl Worker {
             tracing::error!(error = %e, endpoint_id = %ep.id, "disabling a failing endpoint failed");
         }
     }
-
-    /// The handle the API uses to wake this worker.
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
-    }
 }
 
 fn sleep_until(next_due: Option<Millis>, now: Millis, max: Duration) -> Duration {
