@@ -1,8 +1,9 @@
 //! The delivery worker: claim due deliveries, run their attempts concurrently, record.
 //!
-//! Wake-ups: the API pokes [`Worker::waker`] after committing a message, so a new
-//! delivery starts within milliseconds; otherwise the worker sleeps exactly until the
-//! earliest due row (a retry, or a lease that may expire), never on a fixed poll.
+//! Wake-ups: the API notifies the `Notify` shared with [`Worker::new`] after committing
+//! a message, so a new delivery starts within milliseconds; otherwise the worker sleeps
+//! exactly until the earliest due row (a retry, or a lease that may expire), never on a
+//! fixed poll.
 //! Concurrency is bounded by a semaphore; each attempt is its own task, so one slow
 //! endpoint holds only its own permits.
 
