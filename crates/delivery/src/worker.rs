@@ -132,11 +132,13 @@ impl Worker {
                 .acquire_owned()
                 .await
                 .expect("semaphore never closed");
+            let slot = EndpointSlot {
+                worker: self.clone(),
+                endpoint_id: claim.endpoint.id.clone(),
+            };
             let this = self.clone();
             tokio::spawn(async move {
-                let endpoint_id = claim.endpoint.id.clone();
-                this.deliver(claim).await;
-                this.release_endpoint_slot(&endpoint_id);
+                this.deliver(claim, slot).await;
                 drop(permit);
                 // A freed slot may be able to take work that was left waiting.
                 this.wake.notify_one();
@@ -180,15 +182,6 @@ impl Worker {
         true
     }
 
-    fn release_endpoint_slot(&self, endpoint_id: &str) {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = in_flight.get_mut(endpoint_id) {
-            *n -= 1;
-            if *n == 0 {
-                in_flight.remove(endpoint_id);
-            }
-        }
-    }
 
     /// One attempt, in a span carrying the message id, endpoint id and attempt number
     /// (the claim already counts this attempt: 1 for the first), so every log line of
@@ -202,7 +195,7 @@ impl Worker {
             attempt_number = claim.attempts_made,
         )
     )]
-    async fn deliver(&self, claim: Claim) {
+    async fn deliver(&self, claim: Claim, slot: EndpointSlot) {
         let started = now_ms();
         if let Some(until) = self.throttle_slot(&claim, started).await {
             // Over the endpoint's throttleRate: back in the queue holding its slot, not
@@ -228,6 +221,8 @@ impl Worker {
                 .await
         };
         let finished = now_ms();
+        // The request is over: the endpoint may take the next one while this is recorded.
+        drop(slot);
         let outcome = self.outcome(&claim, &result, finished);
         drop(in_flight);
         crate::metrics::attempt(
@@ -259,15 +254,27 @@ impl Worker {
             },
             created_at: finished,
         };
-        tracing::info!(
-            msg_id = %attempt.msg_id,
-            endpoint_id = %attempt.endpoint_id,
-            attempt = claim.attempts_made,
-            status = attempt.response_status_code,
-            duration_ms = attempt.response_duration_ms,
-            ?outcome,
-            "delivery attempt"
-        );
+        // A success logs at debug: at thousands of attempts a second the line would cost
+        // more than the attempt's bookkeeping, and every attempt is in the attempts table.
+        // A failure is news, at info.
+        macro_rules! log_attempt {
+            ($level:ident) => {
+                tracing::$level!(
+                    msg_id = %attempt.msg_id,
+                    endpoint_id = %attempt.endpoint_id,
+                    attempt = claim.attempts_made,
+                    status = attempt.response_status_code,
+                    duration_ms = attempt.response_duration_ms,
+                    ?outcome,
+                    "delivery attempt"
+                )
+            };
+        }
+        if outcome.is_success() {
+            log_attempt!(debug);
+        } else {
+            log_attempt!(info);
+        }
         if self.record(&claim, &attempt, outcome).await
             && !outcome.is_success()
             && !claim.endpoint.disabled
@@ -369,6 +376,31 @@ impl Worker {
         if let Err(e) = result {
             tracing::error!(error = %e, endpoint_id = %ep.id, "disabling a failing endpoint failed");
         }
+    }
+}
+
+/// One of an endpoint's `per_endpoint` request slots on this node, held while its
+/// request is in flight; dropping it frees the slot and wakes the claim loop.
+struct EndpointSlot {
+    worker: Arc<Worker>,
+    endpoint_id: String,
+}
+
+impl Drop for EndpointSlot {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .worker
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = in_flight.get_mut(&self.endpoint_id) {
+            *n -= 1;
+            if *n == 0 {
+                in_flight.remove(&self.endpoint_id);
+            }
+        }
+        drop(in_flight);
+        self.worker.wake.notify_one();
     }
 }
 

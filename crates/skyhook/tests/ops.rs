@@ -261,7 +261,13 @@ async fn queue_depth_counts_deliveries_waiting_for_a_retry() {
 
 #[tokio::test]
 async fn json_logs_parse_line_by_line_and_carry_the_ids() {
-    let server = Server::start(ServerOpts::dev().env("SKYHOOK_LOG_FORMAT", "json")).await;
+    // Successful attempts log at debug (failures at info).
+    let server = Server::start(
+        ServerOpts::dev()
+            .env("SKYHOOK_LOG_FORMAT", "json")
+            .env("SKYHOOK_LOG", "info,skyhook_delivery=debug"),
+    )
+    .await;
     let api = server.api();
     let rx = Receiver::start().await;
     let app = api.app("logs").await;

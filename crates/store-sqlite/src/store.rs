@@ -517,7 +517,7 @@ impl Store for SqliteStore {
             "UPDATE deliveries SET status = 3, run_at = ?1 + ?2, lease = ?3, attempts = attempts + 1 - manual, updated_at = ?1 \
              WHERE id IN (SELECT id FROM deliveries WHERE run_at <= ?1 \
                AND endpoint_id NOT IN (SELECT value FROM json_each(?5)) ORDER BY run_at LIMIT ?4) \
-             RETURNING id, attempts, manual",
+             RETURNING id",
         )
         .bind(now)
         .bind(lease_ms)
@@ -530,13 +530,15 @@ impl Store for SqliteStore {
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
+        // By primary key: `lease` has no index, and a scan of it grew with the table.
+        let ids: Vec<i64> = claimed.iter().map(|r| r.get::<i64, _>(0)).collect();
         let sql = format!(
             "SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, d.holds_slot AS d_holds_slot, {MESSAGE_COLS}, {ENDPOINT_COLS} \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
-             WHERE d.lease = ?"
+             WHERE d.id IN (SELECT value FROM json_each(?))"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(&lease)
+            .bind(to_json(&ids))
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
