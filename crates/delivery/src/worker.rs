@@ -182,7 +182,6 @@ impl Worker {
         true
     }
 
-
     /// One attempt, in a span carrying the message id, endpoint id and attempt number
     /// (the claim already counts this attempt: 1 for the first), so every log line of
     /// the attempt names them.
