@@ -3,12 +3,14 @@
 //! It creates an application and endpoints pointing at its own built-in receiver,
 //! sends 256-byte messages through `POST /api/v1/app/{app}/msg`, and times each one
 //! from send (or scheduled send) to arrival at the receiver. Each scenario prints one
-//! JSON line of results on stdout; progress goes to stderr.
+//! JSON line of results on stdout; progress goes to stderr. `chart` draws such lines as
+//! an SVG.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod chart;
 mod receiver;
 mod scenarios;
 mod server;
@@ -21,7 +23,23 @@ pub struct Cli {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(subcommand)]
-    pub scenario: Scenario,
+    pub command: Command,
+}
+
+/// A scenario, or `chart` of their results.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Scenario(Scenario),
+    /// Draw result lines (any scenarios, several runs each) as an SVG: throughput and
+    /// latency percentiles, the median over runs with the same parameters.
+    Chart {
+        /// JSON lines as the scenarios print them.
+        results: PathBuf,
+        /// Write the SVG here [default: stdout].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Which server to measure, and limits shared by every scenario.
@@ -130,7 +148,11 @@ impl Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let result = scenarios::run(&cli.target, &cli.scenario).await?;
+    let scenario = match cli.command {
+        Command::Scenario(s) => s,
+        Command::Chart { results, output } => return chart::run(&results, output.as_deref()),
+    };
+    let result = scenarios::run(&cli.target, &scenario).await?;
     let missing = scenarios::missing_keys(&result);
     if !missing.is_empty() {
         eprintln!("warning: result lacks {missing:?}");
@@ -144,6 +166,13 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    fn scenario(cli: Cli) -> Scenario {
+        match cli.command {
+            Command::Scenario(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
@@ -154,7 +183,7 @@ mod tests {
         let cli = Cli::try_parse_from(["skyhook-bench", "--spawn", "e2e"]).unwrap();
         assert!(cli.target.spawn);
         assert_eq!(cli.target.payload_bytes, 256);
-        match cli.scenario {
+        match scenario(cli) {
             Scenario::E2e {
                 messages,
                 concurrency,
@@ -162,7 +191,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let cli = Cli::try_parse_from(["skyhook-bench", "latency", "--spawn"]).unwrap();
-        match cli.scenario {
+        match scenario(cli) {
             Scenario::Latency {
                 rate,
                 duration,
@@ -173,7 +202,7 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["skyhook-bench", "fanout"]).unwrap();
         assert!(matches!(
-            cli.scenario,
+            scenario(cli),
             Scenario::Fanout {
                 messages: 1_000,
                 endpoints: 100,
@@ -182,14 +211,14 @@ mod tests {
         ));
         let cli = Cli::try_parse_from(["skyhook-bench", "backlog"]).unwrap();
         assert!(matches!(
-            cli.scenario,
+            scenario(cli),
             Scenario::Backlog {
                 messages: 100_000,
                 ..
             }
         ));
         let cli = Cli::try_parse_from(["skyhook-bench", "slow-endpoint"]).unwrap();
-        assert_eq!(cli.scenario.name(), "slow-endpoint");
+        assert_eq!(scenario(cli).name(), "slow-endpoint");
     }
 
     #[test]
@@ -209,7 +238,7 @@ mod tests {
         .unwrap();
         assert_eq!(cli.target.server.as_deref(), Some("http://127.0.0.1:8071"));
         assert!(matches!(
-            cli.scenario,
+            scenario(cli),
             Scenario::E2e {
                 messages: 200,
                 concurrency: 5
@@ -220,5 +249,18 @@ mod tests {
                 .is_err()
         );
         assert!(Cli::try_parse_from(["skyhook-bench", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn chart_takes_a_file_and_an_output() {
+        let cli = Cli::try_parse_from(["skyhook-bench", "chart", "r.jsonl", "-o", "r.svg"]);
+        match cli.unwrap().command {
+            Command::Chart { results, output } => {
+                assert_eq!(results, PathBuf::from("r.jsonl"));
+                assert_eq!(output, Some(PathBuf::from("r.svg")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["skyhook-bench", "chart"]).is_err());
     }
 }
