@@ -76,6 +76,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(d) => Self::conflict(d),
+            StoreError::NotFound(d) => Self::new(StatusCode::NOT_FOUND, "not_found", d),
             StoreError::Unavailable(d) => {
                 tracing::warn!(detail = %d, "database unavailable");
                 Self::new(

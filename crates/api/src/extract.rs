@@ -75,6 +75,28 @@ impl Auth {
             _ => Err(ApiError::not_found("application")),
         }
     }
+
+    /// [`Auth::app`] through the one-second application cache: for paths that only
+    /// need the application's identity, never for read-modify-write.
+    pub async fn app_cached(
+        &self,
+        state: &AppState,
+        id_or_uid: &str,
+    ) -> Result<Application, ApiError> {
+        let app = match state.apps.get(id_or_uid) {
+            Some(app) => app,
+            None => {
+                let app = self.app(state, id_or_uid).await?;
+                state.apps.put(id_or_uid, &app);
+                return Ok(app);
+            }
+        };
+        if self.may_see(&app.id) {
+            Ok(app)
+        } else {
+            Err(ApiError::not_found("application"))
+        }
+    }
 }
 
 /// Query parameters; a bad value is a 422 naming the query, never a plain-text rejection.

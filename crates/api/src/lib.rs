@@ -4,6 +4,7 @@
 //! - [`error`]: `ApiError`, the one error type of this layer, rendered as `{"code","detail"}`
 //!   or as a 422 validation list.
 //! - `extract`: request extractors: bearer authentication and strict JSON bodies.
+//! - `app_cache`: applications cached for a second for the message hot path.
 //! - `dto`: the JSON shapes of the Svix API (camelCase) and their conversions.
 //! - `pagination`: `limit`/`iterator`/`order` and `ListResponse`.
 //! - `idempotency`: replaying the first answer to a repeated `idempotency-key`.
@@ -16,6 +17,7 @@ use axum::Router;
 use skyhook_store::Store;
 use tokio::sync::Notify;
 
+mod app_cache;
 mod dto;
 pub mod error;
 mod extract;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub(crate) admin_hash: Option<String>,
     /// `skyhook listen` sessions served by this process.
     pub(crate) listen: skyhook_delivery::listen::Hub,
+    /// Applications looked up by the message hot path.
+    pub(crate) apps: Arc<app_cache::AppCache>,
 }
 
 impl AppState {
@@ -64,6 +68,7 @@ impl AppState {
             wake,
             admin_hash,
             listen: Default::default(),
+            apps: Default::default(),
         }
     }
 

@@ -766,9 +766,23 @@ async fn lists_paginate_and_uids_work_wherever_ids_do(backend: Backend) {
         .1;
     assert_eq!(patched["metadata"]["k"], "v");
     assert_eq!(patched["name"], "new");
-    let (status, _) = api.delete("/api/v1/app/brand-new").await;
+    // A message warms the API's application cache; a rename and a delete must not be
+    // hidden by it.
+    let msg = json!({"eventType": "order.paid", "payload": {}});
+    api.post_ok("/api/v1/app/brand-new/msg", msg.clone(), 202)
+        .await;
+    api.patch("/api/v1/app/brand-new", json!({"uid": "renamed"}))
+        .await;
+    assert_eq!(
+        api.post("/api/v1/app/brand-new/msg", msg.clone()).await.0,
+        404
+    );
+    api.post_ok("/api/v1/app/renamed/msg", msg.clone(), 202)
+        .await;
+    let (status, _) = api.delete("/api/v1/app/renamed").await;
     assert_eq!(status, 204);
-    assert_eq!(api.get("/api/v1/app/brand-new").await.0, 404);
+    assert_eq!(api.get("/api/v1/app/renamed").await.0, 404);
+    assert_eq!(api.post("/api/v1/app/renamed/msg", msg).await.0, 404);
 
     api.post_ok(
         "/api/v1/app/app-0/endpoint",

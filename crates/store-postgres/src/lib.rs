@@ -189,6 +189,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(db.message().to_string())
         }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::NotFound("a record this refers to was deleted meanwhile".into())
+        }
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             // 08 connection exception, 53 insufficient resources, 57 operator

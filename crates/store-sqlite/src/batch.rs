@@ -126,11 +126,28 @@ pub(crate) async fn insert_messages(
     if msgs.is_empty() {
         return Ok(Vec::new());
     }
+    // A message whose application was deleted since the API looked it up would break
+    // the foreign key and with it the whole batch: it alone is refused.
+    let app_ids: HashSet<&str> = msgs.iter().map(|m| m.app_id.as_str()).collect();
+    let apps: HashSet<String> =
+        sqlx::query("SELECT id FROM applications WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(to_json(&app_ids))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+    let live: Vec<&Message> = msgs
+        .iter()
+        .copied()
+        .filter(|m| apps.contains(&m.app_id))
+        .collect();
     let inserted: HashSet<String> = multi_row(
         conn,
         "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) VALUES",
         "ON CONFLICT DO NOTHING RETURNING id",
-        msgs,
+        &live,
         8,
         |a, m| {
             a.add(&m.id)?;
@@ -153,6 +170,12 @@ pub(crate) async fn insert_messages(
     let mut deliveries = Vec::new();
     let mut results = Vec::with_capacity(msgs.len());
     for msg in msgs {
+        if !apps.contains(&msg.app_id) {
+            results.push(Err(StoreError::NotFound(
+                "the application was deleted".into(),
+            )));
+            continue;
+        }
         if !inserted.contains(&msg.id) {
             results.push(Err(StoreError::Conflict(
                 "a message with this eventId already exists".into(),
@@ -284,4 +307,57 @@ async fn complete_many(
         .iter()
         .map(|(c, _, _)| fenced.contains(&c.delivery_id))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use skyhook_domain::model::{Application, Message};
+    use skyhook_store::{Store, StoreError};
+
+    use crate::test_support::store_with_app;
+
+    fn message(id: &str, app_id: &str) -> Message {
+        Message {
+            id: id.into(),
+            app_id: app_id.into(),
+            event_id: None,
+            event_type: "order.paid".into(),
+            payload: "{}".into(),
+            channels: vec![],
+            tags: vec![],
+            created_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_for_a_deleted_application_is_refused_alone() {
+        let (_dir, store, live) = store_with_app().await;
+        let gone = Application {
+            id: "app_gone".into(),
+            uid: None,
+            name: "gone".into(),
+            throttle_rate: None,
+            metadata: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.create_app(&gone).await.unwrap();
+        store.delete_app(&gone.id).await.unwrap();
+        // Sent together, so the group commit takes them in one batch.
+        let (ma, mb, mc) = (
+            message("msg_a", &live),
+            message("msg_b", &gone.id),
+            message("msg_c", &live),
+        );
+        let (a, b, c) = tokio::join!(
+            store.create_message(&ma),
+            store.create_message(&mb),
+            store.create_message(&mc),
+        );
+        assert_eq!(a.unwrap(), 0);
+        assert!(matches!(b, Err(StoreError::NotFound(_))), "{b:?}");
+        assert_eq!(c.unwrap(), 0);
+        assert!(store.get_message(&live, "msg_a").await.unwrap().is_some());
+        assert!(store.get_message(&live, "msg_c").await.unwrap().is_some());
+    }
 }

@@ -21,6 +21,8 @@ mod batch;
 mod quotations;
 mod rows;
 mod store;
+#[cfg(test)]
+mod test_support;
 
 /// The SQLite-backed store.
 #[derive(Clone)]
@@ -86,6 +88,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(db.message().to_string())
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::NotFound("a record this refers to was deleted meanwhile".into())
         }
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(e.to_string())

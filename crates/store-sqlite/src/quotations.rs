@@ -226,52 +226,11 @@ impl QuotationStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use skyhook_domain::model::Application;
     use skyhook_domain::quotation::{QuotationRequest, Upload, build};
     use skyhook_store::Store;
 
     use super::*;
-
-    async fn store_with_app() -> (tempfile_dir::Dir, SqliteStore, String) {
-        let dir = tempfile_dir::Dir::new();
-        let store = SqliteStore::open(&format!("sqlite://{}", dir.path("q.db")))
-            .await
-            .unwrap();
-        let app = Application {
-            id: "app_1".into(),
-            uid: None,
-            name: "p".into(),
-            throttle_rate: None,
-            metadata: Default::default(),
-            created_at: 0,
-            updated_at: 0,
-        };
-        store.create_app(&app).await.unwrap();
-        (dir, store, app.id)
-    }
-
-    /// A throwaway directory without a dev-dependency.
-    mod tempfile_dir {
-        pub struct Dir(std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Self {
-                let p = std::env::temp_dir().join(format!(
-                    "skyhook-q-{}",
-                    skyhook_domain::ids::random_base62(12)
-                ));
-                std::fs::create_dir_all(&p).unwrap();
-                Self(p)
-            }
-            pub fn path(&self, name: &str) -> String {
-                self.0.join(name).display().to_string()
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                std::fs::remove_dir_all(&self.0).ok();
-            }
-        }
-    }
+    use crate::test_support::store_with_app;
 
     #[tokio::test]
     async fn a_quotation_its_files_and_its_message_commit_together() {

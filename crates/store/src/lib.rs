@@ -40,6 +40,9 @@ pub enum StoreError {
     /// A uniqueness rule was broken; the text names it.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A record this write refers to is gone (deleted concurrently); the text names it.
+    #[error("not found: {0}")]
+    NotFound(String),
     /// The database cannot be reached right now.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -159,6 +159,7 @@ pub async fn put(
             app.metadata = input.metadata.unwrap_or_default();
             app.updated_at = now_ms();
             state.store.update_app(&app).await?;
+            state.apps.clear();
             Ok((StatusCode::OK, Json(app.into())))
         }
         // PUT on a uid that does not exist yet creates it (Svix upsert).
@@ -215,6 +216,7 @@ pub async fn patch(
     })?;
     app.updated_at = now_ms();
     state.store.update_app(&app).await?;
+    state.apps.clear();
     Ok(Json(app.into()))
 }
 
@@ -233,5 +235,6 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &app_id).await?;
     state.store.delete_app(&app.id).await?;
+    state.apps.clear();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -75,7 +75,10 @@ async fn target_app(
     app_id: &str,
     input: &mut MessageIn,
 ) -> ApiResult<Application> {
-    match (auth.app(state, app_id).await, input.application.take()) {
+    match (
+        auth.app_cached(state, app_id).await,
+        input.application.take(),
+    ) {
         (Ok(app), _) => Ok(app),
         (Err(_), Some(mut spec)) if !ids::is_id(ids::APP, app_id) => {
             auth.require_admin()?;
