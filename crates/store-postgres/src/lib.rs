@@ -5,6 +5,7 @@
 //!   listener.
 //! - `rows`: turning rows into domain records (the same mapping as on SQLite: BIGINT
 //!   milliseconds, JSON text).
+//! - `batch`: the group commit of accepted messages and recorded attempts.
 //! - `store` and `quotations`: the [`Store`](skyhook_store::Store) and
 //!   [`QuotationStore`](skyhook_store::QuotationStore) implementations.
 //!
@@ -28,6 +29,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Notify;
 
+mod batch;
 mod quotations;
 mod rows;
 mod store;
@@ -63,6 +65,8 @@ pub struct PgStore {
     pool: PgPool,
     /// One connection for `LISTEN`, apart from the pool so it never takes a slot.
     listen: PgPool,
+    /// The group commit of the hot writes (see `batch`).
+    batch: skyhook_store::group::GroupCommit,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -110,7 +114,20 @@ impl PgStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_lazy_with(opts);
-        Ok(Self { pool, listen })
+        let batch = {
+            let pool = pool.clone();
+            // A few batches commit at once (PostgreSQL takes concurrent writers); the
+            // rest of the pool stays for reads and claims.
+            let concurrent = (settings.pool_size as usize / 4).clamp(1, 4);
+            skyhook_store::group::GroupCommit::spawn(concurrent, move |messages, completes| {
+                batch::apply(pool.clone(), messages, completes)
+            })
+        };
+        Ok(Self {
+            pool,
+            listen,
+            batch,
+        })
     }
 
     /// Listens on [`CHANNEL`] until the store is closed, reconnecting with backoff.

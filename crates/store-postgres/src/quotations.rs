@@ -9,7 +9,7 @@ use skyhook_store::{Page, QuotationStore, Result, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::store::insert_message;
+use crate::batch::insert_messages;
 use crate::{PgStore, map_err};
 use skyhook_store::keyset;
 
@@ -163,7 +163,10 @@ impl QuotationStore for PgStore {
             .await
             .map_err(map_err)?;
         }
-        let queued = insert_message(&mut tx, &new.message).await?;
+        let queued = insert_messages(&mut tx, &[&new.message])
+            .await?
+            .pop()
+            .expect("one result per message")?;
         tx.commit().await.map_err(map_err)?;
         Ok(queued)
     }

@@ -8,7 +8,6 @@ use skyhook_domain::clock::Millis;
 use skyhook_domain::model::{
     Application, Attempt, DeliveryStatus, Destination, Endpoint, EndpointStats, EventType, Message,
 };
-use skyhook_domain::routing;
 use skyhook_store::{
     AttemptFilter, Claim, IDEMPOTENCY_CLAIM_MS, IdempotencyState, IdempotentResponse,
     MessageFilter, Outcome, Page, Result, Store, StoreError, TokenScope,
@@ -52,7 +51,7 @@ impl Binds {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")
 }
 
@@ -409,10 +408,7 @@ impl Store for PgStore {
     }
 
     async fn create_message(&self, msg: &Message) -> Result<usize> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let queued = insert_message(&mut tx, msg).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(queued)
+        self.batch.create_message(msg).await
     }
 
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<Message>> {
@@ -619,49 +615,7 @@ impl Store for PgStore {
     }
 
     async fn complete(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> Result<bool> {
-        let (status, run_at) = match outcome {
-            Outcome::Success => (DeliveryStatus::Success, None),
-            Outcome::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
-            Outcome::Fail => (DeliveryStatus::Fail, None),
-        };
-        // One statement, one round trip, atomic: the fenced update of the delivery; the
-        // attempt row and the endpoint's health only when the lease still held. (The
-        // endpoint is touched only when its health changes, to keep writes off the hot path.)
-        let row = sqlx::query(
-            "WITH fenced AS ( \
-               UPDATE deliveries SET status = $1, run_at = $2, lease = NULL, manual = FALSE, holds_slot = FALSE, updated_at = $3 \
-               WHERE id = $4 AND lease = $5 RETURNING id \
-             ), health AS ( \
-               UPDATE endpoints SET failing_since = CASE WHEN $6 THEN NULL ELSE $3 END \
-               WHERE id = $7 AND NOT disabled AND (failing_since IS NULL) = (NOT $6) \
-                 AND EXISTS (SELECT 1 FROM fenced) \
-             ), recorded AS ( \
-               INSERT INTO attempts (id, msg_id, endpoint_id, url, status, response_status_code, \
-                 response, response_duration_ms, trigger_type, created_at) \
-               SELECT $8, $9, $7, $10, $11, $12, $13, $14, $15, $3 WHERE EXISTS (SELECT 1 FROM fenced) \
-             ) \
-             SELECT COUNT(*) FROM fenced",
-        )
-        .bind(status.code())
-        .bind(run_at)
-        .bind(attempt.created_at)
-        .bind(claim.delivery_id)
-        .bind(&claim.lease)
-        .bind(outcome.is_success())
-        .bind(&attempt.endpoint_id)
-        .bind(&attempt.id)
-        .bind(&attempt.msg_id)
-        .bind(&attempt.url)
-        .bind(attempt.status.code())
-        .bind(attempt.response_status_code)
-        // TEXT cannot hold NUL; a receiver's answer may.
-        .bind(attempt.response.replace('\0', "\u{FFFD}"))
-        .bind(attempt.response_duration_ms)
-        .bind(attempt.trigger_type as i64)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(row.try_get::<i64, _>(0).map_err(map_err)? == 1)
+        self.batch.complete(claim, attempt, outcome).await
     }
 
     async fn defer(&self, claim: &Claim, until: Millis, holds_slot: bool) -> Result<bool> {
@@ -816,59 +770,4 @@ impl Store for PgStore {
         self.listen.close().await;
         self.pool.close().await;
     }
-}
-
-/// Inserts `msg` and one due delivery per endpoint of its application that accepts it,
-/// on `conn` (inside the caller's transaction), and announces the work to every node
-/// (delivered on commit); returns how many deliveries were queued. Shared by
-/// [`Store::create_message`] and quotation creation.
-pub(crate) async fn insert_message(conn: &mut PgConnection, msg: &Message) -> Result<usize> {
-    // Two statements, so two round trips inside the caller's transaction: the message
-    // with the application's endpoints, then the deliveries with the wake-up.
-    let sql = format!(
-        "WITH inserted AS ( \
-           INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id \
-         ) \
-         SELECT {ENDPOINT_COLS} FROM endpoints e \
-         WHERE e.app_id = $2 AND NOT e.disabled AND EXISTS (SELECT 1 FROM inserted)"
-    );
-    let endpoints = sqlx::query(AssertSqlSafe(sql))
-        .bind(&msg.id)
-        .bind(&msg.app_id)
-        .bind(&msg.event_id)
-        .bind(&msg.event_type)
-        .bind(&msg.payload)
-        .bind(to_json(&msg.channels))
-        .bind(to_json(&msg.tags))
-        .bind(msg.created_at)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let mut targets = Vec::new();
-    for row in &endpoints {
-        let ep = rows::endpoint(row)?;
-        if routing::accepts(&ep, &msg.event_type, &msg.channels) {
-            targets.push(ep.id);
-        }
-    }
-    if targets.is_empty() {
-        return Ok(0);
-    }
-    // The NOTIFY is delivered to every node's listener when the transaction commits.
-    sqlx::query(
-        "WITH queued AS ( \
-           INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at) \
-           SELECT $1, t, 1, $3, $3 FROM UNNEST($2::text[]) AS t RETURNING 1 \
-         ) \
-         SELECT pg_notify($4, '') WHERE EXISTS (SELECT 1 FROM queued)",
-    )
-    .bind(&msg.id)
-    .bind(&targets)
-    .bind(msg.created_at)
-    .bind(CHANNEL)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    Ok(targets.len())
 }

@@ -1,90 +1,35 @@
-//! Group commit. SQLite has one writer; the hot writes (accepting a message, recording an
-//! attempt) from many concurrent requests and workers are queued to one task that applies
-//! everything waiting in one transaction with multi-row statements. Under load that turns
-//! several statements and one commit per message into a handful per batch; alone, a write
-//! goes through at once.
+//! The SQLite side of the group commit ([`skyhook_store::group`]): one batch of accepted
+//! messages and recorded attempts in one transaction, with multi-row statements. Under
+//! load that turns several statements and one commit per message into a handful per batch.
 
 use std::collections::{HashMap, HashSet};
 
-use skyhook_domain::model::{Attempt, DeliveryStatus, Endpoint, Message};
+use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
 use skyhook_domain::routing;
-use skyhook_store::{Claim, Outcome, Result, StoreError};
+use skyhook_store::group::{Applied, Completion};
+use skyhook_store::{Outcome, Result, StoreError};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool};
 use sqlx::{Arguments, AssertSqlSafe, Row};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::rows::{self, ENDPOINT_COLS};
 use crate::{map_err, store::to_json};
 
-/// Most writes applied in one transaction.
-const MAX_BATCH: usize = 512;
 /// Rows per multi-row statement (SQLite allows 32,766 bound values).
 const CHUNK: usize = 200;
 
-/// A write waiting for the group commit.
-pub(crate) enum Op {
-    Message(Message, oneshot::Sender<Result<usize>>),
-    Complete(
-        Box<(Claim, Attempt, Outcome)>,
-        oneshot::Sender<Result<bool>>,
-    ),
-}
-
-/// Starts the group-commit task on the writer pool.
-pub(crate) fn spawn(writer: SqlitePool) -> mpsc::Sender<Op> {
-    let (tx, mut rx) = mpsc::channel::<Op>(4 * MAX_BATCH);
-    tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut ops = vec![first];
-            while ops.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(op) => ops.push(op),
-                    Err(_) => break,
-                }
-            }
-            apply(&writer, ops).await;
-        }
-    });
-    tx
-}
-
-async fn apply(writer: &SqlitePool, ops: Vec<Op>) {
-    let mut messages = Vec::new();
-    let mut completes = Vec::new();
-    for op in ops {
-        match op {
-            Op::Message(m, reply) => messages.push((m, reply)),
-            Op::Complete(c, reply) => completes.push((*c, reply)),
-        }
-    }
-    let outcome = async {
-        let mut tx = writer.begin().await.map_err(map_err)?;
-        let msgs: Vec<&Message> = messages.iter().map(|(m, _)| m).collect();
-        let queued = insert_messages(&mut tx, &msgs).await?;
-        let done: Vec<&(Claim, Attempt, Outcome)> = completes.iter().map(|(c, _)| c).collect();
-        let fenced = complete_many(&mut tx, &done).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok::<_, StoreError>((queued, fenced))
-    }
-    .await;
-    match outcome {
-        Ok((queued, fenced)) => {
-            for ((_, reply), result) in messages.into_iter().zip(queued) {
-                let _ = reply.send(result);
-            }
-            for ((_, reply), result) in completes.into_iter().zip(fenced) {
-                let _ = reply.send(Ok(result));
-            }
-        }
-        Err(e) => {
-            for (_, reply) in messages {
-                let _ = reply.send(Err(e.clone()));
-            }
-            for (_, reply) in completes {
-                let _ = reply.send(Err(e.clone()));
-            }
-        }
-    }
+/// Applies one group-commit batch in one transaction.
+pub(crate) async fn apply(
+    writer: SqlitePool,
+    messages: Vec<Message>,
+    completes: Vec<Completion>,
+) -> Result<Applied> {
+    let mut tx = writer.begin().await.map_err(map_err)?;
+    let msgs: Vec<&Message> = messages.iter().collect();
+    let queued = insert_messages(&mut tx, &msgs).await?;
+    let done: Vec<&Completion> = completes.iter().collect();
+    let fenced = complete_many(&mut tx, &done).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok((queued, fenced))
 }
 
 /// Runs `sql` + one `(…)` group per row, in chunks; returns the rows of every chunk.
@@ -227,10 +172,7 @@ pub(crate) async fn insert_messages(
 
 /// Records attempts and moves their deliveries on, fenced by lease; per completion
 /// whether its lease still held. Keeps each endpoint's health by its latest outcome.
-async fn complete_many(
-    conn: &mut SqliteConnection,
-    done: &[&(Claim, Attempt, Outcome)],
-) -> Result<Vec<bool>> {
+async fn complete_many(conn: &mut SqliteConnection, done: &[&Completion]) -> Result<Vec<bool>> {
     if done.is_empty() {
         return Ok(Vec::new());
     }
@@ -258,7 +200,7 @@ async fn complete_many(
     .iter()
     .map(|r| r.get::<i64, _>(0))
     .collect();
-    let recorded: Vec<&&(Claim, Attempt, Outcome)> = done
+    let recorded: Vec<&&Completion> = done
         .iter()
         .filter(|(c, _, _)| fenced.contains(&c.delivery_id))
         .collect();

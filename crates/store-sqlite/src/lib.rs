@@ -29,8 +29,8 @@ mod test_support;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// The group-commit queue for the hot writes (see `batch`).
-    batch: tokio::sync::mpsc::Sender<batch::Op>,
+    /// The group commit of the hot writes (see `batch`).
+    batch: skyhook_store::group::GroupCommit,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -70,7 +70,13 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(map_err)?;
-        let batch = batch::spawn(writer.clone());
+        let batch = {
+            let writer = writer.clone();
+            // One batch at a time: SQLite has one writer.
+            skyhook_store::group::GroupCommit::spawn(1, move |messages, completes| {
+                batch::apply(writer.clone(), messages, completes)
+            })
+        };
         Ok(Self {
             writer,
             reader,

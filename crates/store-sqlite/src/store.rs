@@ -12,9 +12,7 @@ use skyhook_store::{
 };
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, Row};
-use tokio::sync::oneshot;
 
-use crate::batch::Op;
 use crate::rows::{self, APP_COLS, ATTEMPT_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS};
 use crate::{SqliteStore, map_err};
 use skyhook_store::keyset;
@@ -354,12 +352,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_message(&self, msg: &Message) -> Result<usize> {
-        let (reply, answer) = oneshot::channel();
-        self.batch
-            .send(Op::Message(msg.clone(), reply))
-            .await
-            .map_err(closed)?;
-        answer.await.map_err(closed)?
+        self.batch.create_message(msg).await
     }
 
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<Message>> {
@@ -559,10 +552,7 @@ impl Store for SqliteStore {
     }
 
     async fn complete(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> Result<bool> {
-        let (reply, answer) = oneshot::channel();
-        let op = Op::Complete(Box::new((claim.clone(), attempt.clone(), outcome)), reply);
-        self.batch.send(op).await.map_err(closed)?;
-        answer.await.map_err(closed)?
+        self.batch.complete(claim, attempt, outcome).await
     }
 
     async fn defer(&self, claim: &Claim, until: Millis, holds_slot: bool) -> Result<bool> {
@@ -729,9 +719,4 @@ impl SqliteStore {
         }
         self.list(&sql, binds, "id", page, rows::attempt).await
     }
-}
-
-/// The group-commit task is gone (the store is closing).
-fn closed<E>(_: E) -> StoreError {
-    StoreError::Unavailable("the database writer has stopped".into())
 }

@@ -14,6 +14,7 @@ use skyhook_domain::model::{
     Application, Attempt, Destination, Endpoint, EndpointStats, EventType, Message,
 };
 
+pub mod group;
 mod page;
 mod queue;
 mod quotations;

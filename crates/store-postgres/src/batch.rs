@@ -1,0 +1,257 @@
+//! The PostgreSQL side of the group commit ([`skyhook_store::group`]): one batch of
+//! accepted messages and recorded attempts in one transaction, each kind in a few
+//! statements over arrays (`UNNEST`). A commit waits for its WAL flush; one flush per
+//! batch instead of one per write is what lets several nodes go fast on one database.
+
+use std::collections::{HashMap, HashSet};
+
+use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
+use skyhook_domain::routing;
+use skyhook_store::group::{Applied, Completion};
+use skyhook_store::{Outcome, Result, StoreError};
+use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::rows::{self, ENDPOINT_COLS};
+use crate::store::to_json;
+use crate::{CHANNEL, map_err};
+
+/// Applies one group-commit batch in one transaction.
+pub(crate) async fn apply(
+    pool: PgPool,
+    messages: Vec<Message>,
+    completes: Vec<Completion>,
+) -> Result<Applied> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let msgs: Vec<&Message> = messages.iter().collect();
+    let queued = insert_messages(&mut tx, &msgs).await?;
+    let fenced = complete_many(&mut tx, &completes).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok((queued, fenced))
+}
+
+/// Inserts messages and one due delivery per endpoint that accepts each, and announces
+/// the work on commit; per message the number queued, `Conflict` when its `eventId` is
+/// taken in its application, `NotFound` when its application was deleted meanwhile.
+pub(crate) async fn insert_messages(
+    conn: &mut PgConnection,
+    msgs: &[&Message],
+) -> Result<Vec<Result<usize>>> {
+    if msgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Lock the applications against deletion until commit (KEY SHARE lets everything
+    // else through), so one vanished application refuses its own messages only instead
+    // of breaking the foreign key of the whole batch.
+    let app_ids: Vec<&str> = msgs
+        .iter()
+        .map(|m| m.app_id.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let apps: HashSet<String> =
+        sqlx::query("SELECT id FROM applications WHERE id = ANY($1) ORDER BY id FOR KEY SHARE")
+            .bind(&app_ids)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+    // In a stable order, so two batches taking the same eventIds cannot deadlock.
+    let mut live: Vec<&Message> = msgs
+        .iter()
+        .copied()
+        .filter(|m| apps.contains(&m.app_id))
+        .collect();
+    live.sort_by(|a, b| (&a.app_id, &a.event_id, &a.id).cmp(&(&b.app_id, &b.event_id, &b.id)));
+    let column = |f: fn(&Message) -> String| live.iter().map(|m| f(m)).collect::<Vec<_>>();
+    let inserted: HashSet<String> = sqlx::query(
+        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(column(|m| m.id.clone()))
+    .bind(column(|m| m.app_id.clone()))
+    .bind(live.iter().map(|m| m.event_id.clone()).collect::<Vec<_>>())
+    .bind(column(|m| m.event_type.clone()))
+    .bind(column(|m| m.payload.clone()))
+    .bind(column(|m| to_json(&m.channels)))
+    .bind(column(|m| to_json(&m.tags)))
+    .bind(live.iter().map(|m| m.created_at).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect();
+
+    // Routing is read inside the transaction, so an endpoint created concurrently
+    // either sees a message or was created after it.
+    let sql = format!(
+        "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ANY($1) AND NOT e.disabled"
+    );
+    let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
+    for row in sqlx::query(AssertSqlSafe(sql))
+        .bind(&app_ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+    {
+        let ep = rows::endpoint(&row)?;
+        endpoints.entry(ep.app_id.clone()).or_default().push(ep);
+    }
+
+    let (mut d_msg, mut d_ep, mut d_at) = (Vec::new(), Vec::new(), Vec::new());
+    let mut results = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        if !apps.contains(&msg.app_id) {
+            results.push(Err(StoreError::NotFound(
+                "the application was deleted".into(),
+            )));
+            continue;
+        }
+        if !inserted.contains(&msg.id) {
+            results.push(Err(StoreError::Conflict(
+                "a message with this eventId already exists".into(),
+            )));
+            continue;
+        }
+        let mut queued = 0;
+        for ep in endpoints.get(&msg.app_id).into_iter().flatten() {
+            if routing::accepts(ep, &msg.event_type, &msg.channels) {
+                d_msg.push(msg.id.as_str());
+                d_ep.push(ep.id.as_str());
+                d_at.push(msg.created_at);
+                queued += 1;
+            }
+        }
+        results.push(Ok(queued));
+    }
+    if !d_msg.is_empty() {
+        // The NOTIFY reaches every node's listener when the transaction commits.
+        sqlx::query(
+            "WITH queued AS ( \
+               INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at) \
+               SELECT m, e, $4, t, t FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS v(m, e, t) \
+               RETURNING 1 \
+             ) \
+             SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM queued)",
+        )
+        .bind(&d_msg)
+        .bind(&d_ep)
+        .bind(&d_at)
+        .bind(DeliveryStatus::Pending.code())
+        .bind(CHANNEL)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(results)
+}
+
+/// Records attempts and moves their deliveries on, fenced by lease; per completion
+/// whether its lease still held. Keeps each endpoint's health by its latest outcome.
+async fn complete_many(conn: &mut PgConnection, done: &[Completion]) -> Result<Vec<bool>> {
+    if done.is_empty() {
+        return Ok(Vec::new());
+    }
+    let next: Vec<(DeliveryStatus, Option<i64>)> = done
+        .iter()
+        .map(|(_, _, outcome)| match outcome {
+            Outcome::Success => (DeliveryStatus::Success, None),
+            Outcome::RetryAt(t) => (DeliveryStatus::Pending, Some(*t)),
+            Outcome::Fail => (DeliveryStatus::Fail, None),
+        })
+        .collect();
+    let fenced: HashSet<i64> = sqlx::query(
+        "UPDATE deliveries d SET status = v.status, run_at = v.run_at, lease = NULL, manual = FALSE, \
+           holds_slot = FALSE, updated_at = v.updated_at \
+         FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+           AS v(id, lease, status, run_at, updated_at) \
+         WHERE d.id = v.id AND d.lease = v.lease RETURNING d.id",
+    )
+    .bind(done.iter().map(|(c, _, _)| c.delivery_id).collect::<Vec<_>>())
+    .bind(done.iter().map(|(c, _, _)| c.lease.as_str()).collect::<Vec<_>>())
+    .bind(next.iter().map(|(s, _)| s.code()).collect::<Vec<_>>())
+    .bind(next.iter().map(|(_, t)| *t).collect::<Vec<_>>())
+    .bind(done.iter().map(|(_, a, _)| a.created_at).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?
+    .iter()
+    .map(|r| r.get::<i64, _>(0))
+    .collect();
+    let recorded: Vec<&Completion> = done
+        .iter()
+        .filter(|(c, _, _)| fenced.contains(&c.delivery_id))
+        .collect();
+    if !recorded.is_empty() {
+        let attempts = || recorded.iter().map(|(_, a, _)| a);
+        sqlx::query(
+            "INSERT INTO attempts (id, msg_id, endpoint_id, url, status, response_status_code, \
+               response, response_duration_ms, trigger_type, created_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+               $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])",
+        )
+        .bind(attempts().map(|a| a.id.as_str()).collect::<Vec<_>>())
+        .bind(attempts().map(|a| a.msg_id.as_str()).collect::<Vec<_>>())
+        .bind(
+            attempts()
+                .map(|a| a.endpoint_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(attempts().map(|a| a.url.as_str()).collect::<Vec<_>>())
+        .bind(attempts().map(|a| a.status.code()).collect::<Vec<_>>())
+        .bind(
+            attempts()
+                .map(|a| a.response_status_code)
+                .collect::<Vec<_>>(),
+        )
+        // TEXT cannot hold NUL; a receiver's answer may.
+        .bind(
+            attempts()
+                .map(|a| a.response.replace('\0', "\u{FFFD}"))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempts()
+                .map(|a| a.response_duration_ms)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempts()
+                .map(|a| a.trigger_type as i64)
+                .collect::<Vec<_>>(),
+        )
+        .bind(attempts().map(|a| a.created_at).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    // The latest outcome per endpoint decides its health; only endpoints whose health
+    // changes are touched, in id order so concurrent batches cannot deadlock.
+    let mut latest: std::collections::BTreeMap<&str, (bool, i64)> = Default::default();
+    for (_, attempt, outcome) in &recorded {
+        latest.insert(
+            &attempt.endpoint_id,
+            (outcome.is_success(), attempt.created_at),
+        );
+    }
+    for (endpoint_id, (success, at)) in latest {
+        sqlx::query(
+            "UPDATE endpoints SET failing_since = CASE WHEN $1 THEN NULL ELSE $2 END \
+             WHERE id = $3 AND NOT disabled AND (failing_since IS NULL) = (NOT $1)",
+        )
+        .bind(success)
+        .bind(at)
+        .bind(endpoint_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(done
+        .iter()
+        .map(|(c, _, _)| fenced.contains(&c.delivery_id))
+        .collect())
+}
