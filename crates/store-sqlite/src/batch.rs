@@ -63,7 +63,8 @@ async fn multi_row<T>(
 }
 
 /// Inserts messages and one due delivery per endpoint that accepts each; per message the
-/// number queued, or `Conflict` when its `eventId` is taken in its application.
+/// number queued, `Conflict` when its `eventId` is taken in its application, `NotFound`
+/// when its application was deleted meanwhile.
 pub(crate) async fn insert_messages(
     conn: &mut SqliteConnection,
     msgs: &[&Message],
@@ -71,22 +72,32 @@ pub(crate) async fn insert_messages(
     if msgs.is_empty() {
         return Ok(Vec::new());
     }
-    // A message whose application was deleted since the API looked it up would break
-    // the foreign key and with it the whole batch: it alone is refused.
+    // The applications with their enabled endpoints, in one query inside the write
+    // transaction: routing then sees every endpoint created before this message, and a
+    // message whose application was deleted since the API looked it up (it would break
+    // the foreign key and with it the whole batch) is refused alone.
     let app_ids: HashSet<&str> = msgs.iter().map(|m| m.app_id.as_str()).collect();
-    let apps: HashSet<String> =
-        sqlx::query("SELECT id FROM applications WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(to_json(&app_ids))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect();
+    let sql = format!(
+        "SELECT a.id AS live_app, {ENDPOINT_COLS} FROM applications a \
+         LEFT JOIN endpoints e ON e.app_id = a.id AND e.disabled = 0 \
+         WHERE a.id IN (SELECT value FROM json_each(?))"
+    );
+    let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
+    for row in sqlx::query(AssertSqlSafe(sql))
+        .bind(to_json(&app_ids))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+    {
+        let list = endpoints.entry(row.get("live_app")).or_default();
+        if row.get::<Option<String>, _>("id").is_some() {
+            list.push(rows::endpoint(&row)?);
+        }
+    }
     let live: Vec<&Message> = msgs
         .iter()
         .copied()
-        .filter(|m| apps.contains(&m.app_id))
+        .filter(|m| endpoints.contains_key(&m.app_id))
         .collect();
     let inserted: HashSet<String> = multi_row(
         conn,
@@ -109,13 +120,10 @@ pub(crate) async fn insert_messages(
     .iter()
     .map(|r| r.get::<String, _>(0))
     .collect();
-    // Routing is read inside the write transaction, so an endpoint created concurrently
-    // either sees a message or was created after it.
-    let mut endpoints: HashMap<&str, Vec<Endpoint>> = HashMap::new();
     let mut deliveries = Vec::new();
     let mut results = Vec::with_capacity(msgs.len());
     for msg in msgs {
-        if !apps.contains(&msg.app_id) {
+        if !endpoints.contains_key(&msg.app_id) {
             results.push(Err(StoreError::NotFound(
                 "the application was deleted".into(),
             )));
@@ -126,20 +134,6 @@ pub(crate) async fn insert_messages(
                 "a message with this eventId already exists".into(),
             )));
             continue;
-        }
-        if !endpoints.contains_key(msg.app_id.as_str()) {
-            let sql = format!(
-                "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ? AND e.disabled = 0"
-            );
-            let rows = sqlx::query(AssertSqlSafe(sql))
-                .bind(&msg.app_id)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(map_err)?;
-            endpoints.insert(
-                &msg.app_id,
-                rows.iter().map(rows::endpoint).collect::<Result<_>>()?,
-            );
         }
         let targets: Vec<&Endpoint> = endpoints[msg.app_id.as_str()]
             .iter()
