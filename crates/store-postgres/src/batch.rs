@@ -40,29 +40,45 @@ pub(crate) async fn insert_messages(
     if msgs.is_empty() {
         return Ok(Vec::new());
     }
-    // Lock the applications against deletion until commit (KEY SHARE lets everything
-    // else through), so one vanished application refuses its own messages only instead
-    // of breaking the foreign key of the whole batch.
+    // The applications with their enabled endpoints, in one query. Routing is read
+    // inside the transaction, so an endpoint created concurrently either sees a message
+    // or was created after it. The applications are locked against deletion until commit
+    // (KEY SHARE lets everything else through), so one deleted meanwhile refuses its own
+    // messages only instead of breaking the foreign key of the whole batch.
     let app_ids: Vec<&str> = msgs
         .iter()
         .map(|m| m.app_id.as_str())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let apps: HashSet<String> =
-        sqlx::query("SELECT id FROM applications WHERE id = ANY($1) ORDER BY id FOR KEY SHARE")
-            .bind(&app_ids)
-            .fetch_all(&mut *conn)
-            .await
+    let sql = format!(
+        "SELECT a.id AS live_app, {ENDPOINT_COLS} FROM applications a \
+         LEFT JOIN endpoints e ON e.app_id = a.id AND NOT e.disabled \
+         WHERE a.id = ANY($1) ORDER BY a.id FOR KEY SHARE OF a"
+    );
+    let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
+    for row in sqlx::query(AssertSqlSafe(sql))
+        .bind(&app_ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+    {
+        let list = endpoints
+            .entry(row.try_get("live_app").map_err(map_err)?)
+            .or_default();
+        if row
+            .try_get::<Option<String>, _>("id")
             .map_err(map_err)?
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect();
+            .is_some()
+        {
+            list.push(rows::endpoint(&row)?);
+        }
+    }
     // In a stable order, so two batches taking the same eventIds cannot deadlock.
     let mut live: Vec<&Message> = msgs
         .iter()
         .copied()
-        .filter(|m| apps.contains(&m.app_id))
+        .filter(|m| endpoints.contains_key(&m.app_id))
         .collect();
     live.sort_by(|a, b| (&a.app_id, &a.event_id, &a.id).cmp(&(&b.app_id, &b.event_id, &b.id)));
     let column = |f: fn(&Message) -> String| live.iter().map(|m| f(m)).collect::<Vec<_>>();
@@ -86,26 +102,10 @@ pub(crate) async fn insert_messages(
     .map(|r| r.get::<String, _>(0))
     .collect();
 
-    // Routing is read inside the transaction, so an endpoint created concurrently
-    // either sees a message or was created after it.
-    let sql = format!(
-        "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = ANY($1) AND NOT e.disabled"
-    );
-    let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
-    for row in sqlx::query(AssertSqlSafe(sql))
-        .bind(&app_ids)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?
-    {
-        let ep = rows::endpoint(&row)?;
-        endpoints.entry(ep.app_id.clone()).or_default().push(ep);
-    }
-
     let (mut d_msg, mut d_ep, mut d_at) = (Vec::new(), Vec::new(), Vec::new());
     let mut results = Vec::with_capacity(msgs.len());
     for msg in msgs {
-        if !apps.contains(&msg.app_id) {
+        if !endpoints.contains_key(&msg.app_id) {
             results.push(Err(StoreError::NotFound(
                 "the application was deleted".into(),
             )));

@@ -282,3 +282,50 @@ async fn a_schema_newer_than_the_binary_is_refused_clearly() {
     );
     assert!(err.to_string().contains("upgrade skyhook"), "{err}");
 }
+
+/// The group commit puts concurrent messages in one transaction: a message whose
+/// application is gone, or whose eventId is taken, is refused alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_refuses_only_its_bad_messages() {
+    let Some(db) = Db::new().await else { return };
+    let store = Arc::new(queued(&db, 0).await);
+    let msg = |id: &str, app: &str, event_id: Option<&str>| Message {
+        id: id.into(),
+        app_id: app.into(),
+        event_id: event_id.map(Into::into),
+        event_type: "a.b".into(),
+        payload: "{}".into(),
+        channels: vec![],
+        tags: vec![],
+        created_at: 1_000,
+    };
+    let batch = [
+        msg("msg_a", "app_1", Some("e1")),
+        msg("msg_b", "app_gone", None),
+        msg("msg_c", "app_1", Some("e1")),
+        msg("msg_d", "app_1", None),
+    ];
+    let (a, b, c, d) = tokio::join!(
+        store.create_message(&batch[0]),
+        store.create_message(&batch[1]),
+        store.create_message(&batch[2]),
+        store.create_message(&batch[3]),
+    );
+    let results = [a, b, c, d];
+    // msg_a and msg_c share an eventId: whichever commits first is queued, the other
+    // refused (they may land in concurrent batches).
+    let winner = match (&results[0], &results[2]) {
+        (Ok(1), Err(StoreError::Conflict(_))) => "msg_a",
+        (Err(StoreError::Conflict(_)), Ok(1)) => "msg_c",
+        _ => panic!("one of a and c must win: {results:?}"),
+    };
+    assert!(
+        matches!(results[1], Err(StoreError::NotFound(_))),
+        "{results:?}"
+    );
+    assert_eq!(results[3].as_ref().ok(), Some(&1), "{results:?}");
+    let claimed = store.claim_due(2_000, 10, 30_000, &[]).await.unwrap();
+    let mut ids: Vec<&str> = claimed.iter().map(|c| c.message.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, [winner, "msg_d"]);
+}
