@@ -43,7 +43,10 @@ impl SqliteStore {
             .map_err(internal)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: a commit is on disk (the WAL fsynced) before the API answers 202, so
+            // an accepted message survives power loss too, not only a crash of the
+            // process. The group commit pays one fsync per batch (~0.15 ms here).
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         if let Some(dir) = Path::new(opts.get_filename())
