@@ -66,7 +66,11 @@ pub struct TargetArgs {
     /// Passed to the spawned server (e.g. postgres://…); default: SQLite in the data dir.
     #[arg(long, global = true)]
     pub database_url: Option<String>,
-    /// Keep the spawned server's data dir (its path is printed).
+    /// Spawn this many `skyhook serve` nodes on the --database-url database (PostgreSQL);
+    /// messages are sent to them round-robin, setup calls to the first.
+    #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub nodes: u32,
+    /// Keep the spawned servers' data dirs (their paths are printed).
     #[arg(long, global = true)]
     pub keep_data: bool,
     /// Payload size in bytes (the JSON object given as `payload`).
@@ -75,6 +79,23 @@ pub struct TargetArgs {
     /// Give up waiting for deliveries after this many seconds.
     #[arg(long, global = true, default_value_t = 300)]
     pub timeout: u64,
+}
+
+impl TargetArgs {
+    /// The combinations clap cannot express.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.nodes > 1 && !self.spawn {
+            anyhow::bail!("--nodes needs --spawn");
+        }
+        if self.nodes > 1 && self.database_url.is_none() {
+            anyhow::bail!(
+                "--nodes {} needs --database-url postgres://…: the nodes share one database, \
+                 and a spawned SQLite database belongs to one node's data dir",
+                self.nodes
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The scenarios; each is bounded in count and time.
@@ -152,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Scenario(s) => s,
         Command::Chart { results, output } => return chart::run(&results, output.as_deref()),
     };
+    cli.target.check()?;
     let result = scenarios::run(&cli.target, &scenario).await?;
     let missing = scenarios::missing_keys(&result);
     if !missing.is_empty() {
@@ -249,6 +271,26 @@ mod tests {
                 .is_err()
         );
         assert!(Cli::try_parse_from(["skyhook-bench", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn nodes_need_spawn_and_a_shared_database() {
+        let target = |args: &str| {
+            let args = ["skyhook-bench", "e2e"].into_iter().chain(args.split(' '));
+            Cli::try_parse_from(args).map(|cli| cli.target)
+        };
+        let one = target("--spawn").unwrap();
+        assert_eq!(one.nodes, 1);
+        one.check().unwrap();
+        let err = target("--spawn --nodes 2").unwrap().check().unwrap_err();
+        assert!(err.to_string().contains("--database-url"), "{err}");
+        let pg = "--database-url postgres://h/db";
+        let err = target(&format!("--nodes 2 {pg}")).unwrap().check();
+        assert!(err.unwrap_err().to_string().contains("--spawn"));
+        let two = target(&format!("--spawn --nodes 2 {pg}")).unwrap();
+        assert_eq!(two.nodes, 2);
+        two.check().unwrap();
+        assert!(target("--spawn --nodes 0").is_err());
     }
 
     #[test]

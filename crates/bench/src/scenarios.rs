@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::receiver::{Receiver, Script};
-use crate::server::{Api, DataDir, SpawnSpec, Spawned, default_skyhook_bin, message_body};
+use crate::server::{
+    Api, DataDir, SpawnSpec, Spawned, default_skyhook_bin, main_key, message_body,
+};
 use crate::stats::{Percentiles, drop_pct, ms, rate};
 use crate::{Scenario, TargetArgs};
 
@@ -21,7 +23,9 @@ pub const COMMON_KEYS: &[&str] = &[
     "payload_bytes",
     "load_before",
     "load_after",
+    "nodes",
     "peak_rss_mib",
+    "peak_rss_mib_per_node",
     "startup_ms",
 ];
 
@@ -105,11 +109,14 @@ pub fn load_avg() -> Vec<f64> {
 /// Everything a scenario works with.
 struct Ctx {
     args: TargetArgs,
-    api: Api,
+    /// One per node; the first also takes the setup calls.
+    apis: Vec<Api>,
     rx: Receiver,
-    server: Option<Spawned>,
+    /// The spawned nodes, the first one first.
+    servers: Vec<Spawned>,
+    /// The first node's (backlog restarts it as a worker).
     spec: Option<SpawnSpec>,
-    _dir: Option<DataDir>,
+    _dirs: Vec<DataDir>,
     label: String,
     load_before: Vec<f64>,
     deadline: Instant,
@@ -125,34 +132,41 @@ impl Ctx {
         let load_before = load_avg();
         let rx = Receiver::start().await?;
         let tag = crate::server::random_tag();
-        let (api, server, spec, dir, label) = if args.spawn {
-            let dir = DataDir::new(args.keep_data)?;
+        let (apis, servers, spec, dirs, label) = if args.spawn {
+            let dirs = (0..args.nodes)
+                .map(|_| DataDir::new(args.keep_data))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let token = format!("sk_bench{tag}");
             let spec = SpawnSpec {
                 bin: args.skyhook_bin.clone().unwrap_or_else(default_skyhook_bin),
-                data_dir: dir.path.clone(),
+                data_dir: dirs[0].path.clone(),
                 database_url: args.database_url.clone(),
                 token: token.clone(),
+                main_key: main_key(),
                 roles: roles.map(str::to_string),
             };
-            let server = spec.spawn().await?;
-            eprintln!(
-                "spawned {} (pid {}) at {}: listening after {:.1} ms, healthy after {:.1} ms; log: {}",
-                spec.bin.display(),
-                server.pid,
-                server.url,
-                ms(server.listening),
-                ms(server.startup),
-                server.log.display()
-            );
-            let api = Api::new(&server.url, &token, connections)?;
-            (
-                api,
-                Some(server),
-                Some(spec),
-                Some(dir),
-                "spawned".to_string(),
-            )
+            let (mut apis, mut servers) = (Vec::new(), Vec::new());
+            // One at a time: the first node runs the migrations, and is healthy (so done
+            // with them) before the next one starts.
+            for (node, dir) in dirs.iter().enumerate() {
+                let spec = SpawnSpec {
+                    data_dir: dir.path.clone(),
+                    ..spec.clone()
+                };
+                let server = spec.spawn().await?;
+                eprintln!(
+                    "spawned node {node} {} (pid {}) at {}: listening after {:.1} ms, healthy after {:.1} ms; log: {}",
+                    spec.bin.display(),
+                    server.pid,
+                    server.url,
+                    ms(server.listening),
+                    ms(server.startup),
+                    server.log.display()
+                );
+                apis.push(Api::new(&server.url, &token, connections)?);
+                servers.push(server);
+            }
+            (apis, servers, Some(spec), dirs, "spawned".to_string())
         } else {
             let url = args
                 .server
@@ -163,15 +177,15 @@ impl Ctx {
             if !api.healthy().await {
                 bail!("{url}: GET /api/v1/health did not answer 2xx");
             }
-            (api, None, None, None, url)
+            (vec![api], Vec::new(), None, Vec::new(), url)
         };
         Ok(Self {
             args: args.clone(),
-            api,
+            apis,
             rx,
-            server,
+            servers,
             spec,
-            _dir: dir,
+            _dirs: dirs,
             label,
             load_before,
             deadline: Instant::now() + Duration::from_secs(args.timeout),
@@ -179,18 +193,31 @@ impl Ctx {
         })
     }
 
+    /// The first node's API, for setup calls.
+    fn api(&self) -> &Api {
+        &self.apis[0]
+    }
+
+    /// The API of node `i` modulo their number, to spread the load round-robin.
+    fn load_api(&self, i: usize) -> Api {
+        self.apis[i % self.apis.len()].clone()
+    }
+
     /// The common fields, then `fields`.
     fn finish(&self, scenario: &str, fields: Value) -> Value {
+        let rss: Vec<Option<f64>> = self.servers.iter().map(Spawned::peak_rss_mib).collect();
         let mut out = json!({
             "scenario": scenario,
             "server": self.label,
             "payload_bytes": self.args.payload_bytes,
             "load_before": self.load_before,
             "load_after": load_avg(),
-            "peak_rss_mib": self.server.as_ref().and_then(Spawned::peak_rss_mib),
-            "startup_ms": self.server.as_ref().map(|s| ms(s.startup)),
+            "nodes": self.args.nodes,
+            "peak_rss_mib": rss.iter().flatten().copied().reduce(f64::max),
+            "peak_rss_mib_per_node": rss,
+            "startup_ms": self.servers.first().map(|s| ms(s.startup)),
         });
-        if let Some(s) = &self.server {
+        if let Some(s) = self.servers.first() {
             out["listening_ms"] = json!(ms(s.listening));
         }
         out["receiver_requests"] = json!(self.rx.requests());
@@ -211,12 +238,12 @@ impl Ctx {
         event_types: Option<&[&str]>,
     ) -> anyhow::Result<(String, Vec<u32>)> {
         let app = self
-            .api
+            .api()
             .create_app(&format!("bench-{name}-{}", self.tag))
             .await?;
         let eps: Vec<u32> = (first..first + n).collect();
         for &ep in &eps {
-            self.api
+            self.api()
                 .create_endpoint(&app, &self.rx.url(ep), event_types)
                 .await?;
         }
@@ -246,9 +273,9 @@ async fn send_batch(
     let first_send = Instant::now();
     let progress = progress(ctx.rx.clone(), next.clone(), n);
     let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
+    for client in 0..concurrency.max(1) {
         let (api, app, et, next, errors) = (
-            ctx.api.clone(),
+            ctx.load_api(client),
             app.to_string(),
             event_type.to_string(),
             next.clone(),
@@ -398,7 +425,7 @@ async fn e2e(args: &TargetArgs, n: u64, c: usize) -> anyhow::Result<Value> {
 }
 
 async fn stop(ctx: &mut Ctx) {
-    if let Some(s) = &mut ctx.server {
+    for s in &mut ctx.servers {
         s.stop(Duration::from_secs(20)).await;
     }
 }
@@ -436,7 +463,7 @@ async fn latency(
         // Waiting for a permit delays the send but not its scheduled time.
         let permit = permits.clone().acquire_owned().await?;
         counter.store(i + 1, Ordering::Relaxed);
-        let (api, app, shots) = (ctx.api.clone(), app.clone(), shots.clone());
+        let (api, app, shots) = (ctx.load_api(i as usize), app.clone(), shots.clone());
         let body = message_body("bench.latency", i, ctx.args.payload_bytes);
         tokio::spawn(async move {
             let id = api.send(&app, body).await.ok();
@@ -462,7 +489,7 @@ async fn latency(
     let arrivals = ctx.rx.arrivals_at(ep);
 
     // Start-up: the worst ack among sends scheduled in the first second after health.
-    let first_second_max_ack_ms = ctx.server.as_ref().map(|s| {
+    let first_second_max_ack_ms = ctx.servers.first().map(|s| {
         let healthy = s.spawned_at + s.startup;
         shots
             .iter()
@@ -540,7 +567,7 @@ async fn latency(
 async fn fanout(args: &TargetArgs, n: u64, endpoints: u32, c: usize) -> anyhow::Result<Value> {
     let mut ctx = Ctx::new(args, c, None).await?;
     let et = "bench.fanout";
-    ctx.api.ensure_event_type(et).await?;
+    ctx.api().ensure_event_type(et).await?;
     let (app, eps) = ctx
         .app_with_endpoints("fanout", 0, endpoints, Some(&[et]))
         .await?;
@@ -640,7 +667,7 @@ async fn slow_endpoint(
             delay: Duration::from_millis(slow_delay_ms),
         },
     );
-    ctx.api
+    ctx.api()
         .create_endpoint(&app2, &ctx.rx.url(slow_ep), None)
         .await?;
     eprintln!(
@@ -674,6 +701,9 @@ async fn backlog(args: &TargetArgs, n: u64, c: usize) -> anyhow::Result<Value> {
             "backlog needs --spawn (it restarts the server as an API-only, then a worker-only node)"
         );
     }
+    if args.nodes > 1 {
+        bail!("backlog runs one node at a time (API-only, then worker-only); drop --nodes");
+    }
     let mut ctx = Ctx::new(args, c, Some("api")).await?;
     let (app, eps) = ctx.app_with_endpoints("backlog", 0, 1, None).await?;
     let ep = eps[0];
@@ -682,7 +712,7 @@ async fn backlog(args: &TargetArgs, n: u64, c: usize) -> anyhow::Result<Value> {
     let accepted = sent.at.len() as u64;
     let ingest = rate(accepted, sent.last_ack - sent.first_send);
     let early = ctx.rx.requests();
-    let mut api_node = ctx.server.take().expect("spawned");
+    let mut api_node = ctx.servers.pop().expect("spawned");
     let api_startup = api_node.startup;
     let api_rss = api_node.peak_rss_mib();
     api_node.stop(Duration::from_secs(20)).await;
@@ -692,7 +722,7 @@ async fn backlog(args: &TargetArgs, n: u64, c: usize) -> anyhow::Result<Value> {
     let spawn_at = Instant::now();
     let worker = spec.spawn().await?;
     let worker_startup = worker.startup;
-    ctx.server = Some(worker);
+    ctx.servers.push(worker);
     let progress = progress(ctx.rx.clone(), Arc::new(AtomicU64::new(n)), n);
     ctx.rx
         .wait_until(ctx.deadline, |rx| rx.unique_at(ep) >= accepted)

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use base64::prelude::{BASE64_STANDARD, Engine as _};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
@@ -19,6 +20,8 @@ pub struct SpawnSpec {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub token: String,
+    /// `SKYHOOK_MAIN_KEY`: nodes sharing a database must seal secrets with the same key.
+    pub main_key: String,
     /// `SKYHOOK_NODE_ROLES`, when not the default (both).
     pub roles: Option<String>,
 }
@@ -80,6 +83,7 @@ impl SpawnSpec {
             .args(["--listen", "127.0.0.1:0", "--dev"])
             .args(["--admin-token", &self.token])
             .args(["--database-url", &db])
+            .env("SKYHOOK_MAIN_KEY", &self.main_key)
             // No stray skyhook.toml is picked up from here.
             .current_dir(&self.data_dir)
             .stdin(Stdio::null())
@@ -331,6 +335,14 @@ pub fn random_tag() -> String {
     (0..12)
         .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
         .collect()
+}
+
+/// `$SKYHOOK_MAIN_KEY`, or a new random one (32 bytes, base64).
+pub fn main_key() -> String {
+    std::env::var("SKYHOOK_MAIN_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .unwrap_or_else(|| BASE64_STANDARD.encode(rand::random::<[u8; 32]>()))
 }
 
 /// Where the repository's `target/release/skyhook` is (or `$CARGO_TARGET_DIR/release/skyhook`).

@@ -5,12 +5,19 @@
 //! The skyhook binary comes from `$SKYHOOK_BIN`, or `skyhook` next to this package's
 //! binaries (the same target dir and profile: build it with `cargo build -p skyhook`).
 //! When it is absent the tests print SKIPPED, unless `SKYHOOK_TEST_STRICT=1`.
+//!
+//! The two-node run needs PostgreSQL at `$SKYHOOK_TEST_DATABASE_URL` (default
+//! postgres://postgres@127.0.0.1:5432/postgres), where it creates a fresh
+//! `skyhook_bench_…` database and drops it after; unreachable, it is SKIPPED the same way.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
 const BENCH: &str = env!("CARGO_BIN_EXE_skyhook-bench");
 
@@ -24,6 +31,14 @@ fn skyhook_bin() -> Option<PathBuf> {
     // .../target/debug/skyhook-bench → .../target/debug/skyhook
     let candidate = PathBuf::from(BENCH).parent()?.join("skyhook");
     candidate.exists().then_some(candidate)
+}
+
+/// Prints why a test does nothing, or fails with it under `SKYHOOK_TEST_STRICT=1`.
+fn skip(reason: &str) {
+    if std::env::var("SKYHOOK_TEST_STRICT").as_deref() == Ok("1") {
+        panic!("{reason}");
+    }
+    eprintln!("SKIPPED: {reason}");
 }
 
 /// Runs `cmd`, asserting that it succeeds.
@@ -42,11 +57,8 @@ fn succeed(cmd: &mut Command) -> Output {
 /// prints and returns; None (SKIPPED) when there is no skyhook binary.
 fn run(args: &str) -> Option<Value> {
     let Some(bin) = skyhook_bin() else {
-        if std::env::var("SKYHOOK_TEST_STRICT").as_deref() == Ok("1") {
-            panic!("no skyhook binary: run `cargo build -p skyhook` first (or set SKYHOOK_BIN)");
-        }
-        eprintln!(
-            "SKIPPED: no skyhook binary next to skyhook-bench; run `cargo build -p skyhook` (or set SKYHOOK_BIN)"
+        skip(
+            "no skyhook binary next to skyhook-bench; run `cargo build -p skyhook` (or set SKYHOOK_BIN)",
         );
         return None;
     };
@@ -70,7 +82,9 @@ fn run(args: &str) -> Option<Value> {
         "payload_bytes",
         "load_before",
         "load_after",
+        "nodes",
         "peak_rss_mib",
+        "peak_rss_mib_per_node",
         "startup_ms",
         "receiver_requests",
     ];
@@ -217,6 +231,76 @@ fn backlog() {
     if let Some(v) = run("backlog -n 500 -c 5") {
         assert_all_delivered(&v, 500, "delivered", 1);
     }
+}
+
+/// A fresh database on the PostgreSQL server of `$SKYHOOK_TEST_DATABASE_URL`, dropped
+/// (with FORCE, in case a node is still connected) on drop.
+struct PgDatabase {
+    server: PgConnectOptions,
+    name: String,
+}
+
+impl PgDatabase {
+    /// Err (why) when the server cannot be reached or refuses.
+    fn create() -> Result<Self, String> {
+        let url = std::env::var("SKYHOOK_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let server = PgConnectOptions::from_str(&url).map_err(|e| format!("{url}: {e}"))?;
+        let name = format!(
+            "skyhook_bench_{}",
+            skyhook_domain::ids::random_base62(12).to_lowercase()
+        );
+        admin(&server, &format!("CREATE DATABASE {name}"))
+            .map_err(|e| format!("cannot create a database on PostgreSQL at {url}: {e}"))?;
+        Ok(Self { server, name })
+    }
+
+    fn url(&self) -> String {
+        self.server
+            .clone()
+            .database(&self.name)
+            .to_url_lossy()
+            .into()
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = admin(&self.server, &sql) {
+            eprintln!("{sql}: {e}");
+        }
+    }
+}
+
+/// Runs `sql` on the database the URL names, on a small runtime of its own (`drop` can
+/// neither await nor reach one).
+fn admin(server: &PgConnectOptions, sql: &str) -> Result<(), sqlx::Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = server.connect().await?;
+        conn.execute(AssertSqlSafe(sql.to_string())).await?;
+        conn.close().await
+    })
+}
+
+#[test]
+fn e2e_on_two_postgres_nodes() {
+    let db = match PgDatabase::create() {
+        Ok(db) => db,
+        Err(reason) => return skip(&reason),
+    };
+    let Some(v) = run(&format!("e2e -n 200 --nodes 2 --database-url {}", db.url())) else {
+        return;
+    };
+    assert_all_delivered(&v, 200, "delivered", 1);
+    assert_counts(&v, &[("nodes", 2)]);
+    let rss = v["peak_rss_mib_per_node"].as_array().unwrap();
+    assert_eq!(rss.len(), 2, "{v}");
+    assert!(rss.iter().all(|r| r.as_f64() > Some(0.0)), "{v}");
 }
 
 #[test]
