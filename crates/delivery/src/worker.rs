@@ -7,7 +7,7 @@
 //! Concurrency is bounded by a semaphore; each attempt is its own task, so one slow
 //! endpoint holds only its own permits.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use skyhook_domain::clock::{Millis, now_ms};
@@ -15,8 +15,9 @@ use skyhook_domain::ids;
 use skyhook_domain::model::{Attempt, DeliveryStatus, TriggerType};
 use skyhook_domain::operational;
 use skyhook_domain::retry::{self, RetrySchedule};
+use skyhook_store::handoff::{Admission, Handoff, Ticket};
 use skyhook_store::{Claim, Outcome, Store};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{AttemptResult, Sender};
@@ -77,6 +78,31 @@ impl Worker {
     /// Runs until `shutdown` is cancelled, then waits (bounded) for in-flight attempts.
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
+        // New messages come leased straight from the store when it can (see
+        // `skyhook_store::handoff`); the claim loop below picks up everything else.
+        let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
+        this.store.set_handoff(Handoff {
+            admission: Arc::new(Admit(Arc::downgrade(&this))),
+            claims,
+            lease_ms: this.config.lease.as_millis() as i64,
+        });
+        {
+            let (this, shutdown) = (this.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        Some((claim, ticket)) = handed.recv() => {
+                            match ticket.downcast::<Room>() {
+                                Ok(room) => this.start(claim, *room),
+                                Err(_) => unreachable!("tickets come from Admit"),
+                            }
+                        }
+                        // Handed-over leases left unstarted run out and are claimed again.
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            });
+        }
         while !shutdown.is_cancelled() {
             let wait = match this.tick().await {
                 Ok(wait) => wait,
@@ -118,31 +144,16 @@ impl Worker {
         let full = claims.len() as u32 == free;
         let claimed_any = !claims.is_empty();
         for claim in claims {
-            if !self.take_endpoint_slot(&claim.endpoint.id) {
-                // This batch brought more for one endpoint than its cap: put the rest
-                // back (not counted as attempts); they are claimed as slots free up.
+            let Some(room) = self.admit(&claim.endpoint.id) else {
+                // This batch brought more for one endpoint than its cap (or new messages
+                // handed over took the room meanwhile): put the rest back (not counted
+                // as attempts); they are claimed as room frees up.
                 if let Err(e) = self.store.defer(&claim, now, claim.holds_slot).await {
                     tracing::warn!(error = %e, "putting back a delivery over its endpoint's cap failed");
                 }
                 continue;
-            }
-            let permit = self
-                .permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore never closed");
-            let slot = EndpointSlot {
-                worker: self.clone(),
-                endpoint_id: claim.endpoint.id.clone(),
             };
-            let this = self.clone();
-            tokio::spawn(async move {
-                this.deliver(claim, slot).await;
-                drop(permit);
-                // A freed slot may be able to take work that was left waiting.
-                this.wake.notify_one();
-            });
+            self.start(claim, room);
         }
         if full {
             return Ok(None);
@@ -172,14 +183,33 @@ impl Worker {
             .collect()
     }
 
-    fn take_endpoint_slot(&self, endpoint_id: &str) -> bool {
+    /// Room for one attempt to `endpoint_id`: a node-wide permit and one of the
+    /// endpoint's slots, if both are free now.
+    fn admit(self: &Arc<Self>, endpoint_id: &str) -> Option<Room> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let n = in_flight.entry(endpoint_id.to_string()).or_insert(0);
         if *n >= self.config.per_endpoint {
-            return false;
+            return None;
         }
         *n += 1;
-        true
+        let slot = EndpointSlot {
+            worker: self.clone(),
+            endpoint_id: endpoint_id.to_string(),
+        };
+        Some(Room { permit, slot })
+    }
+
+    /// Runs the attempt of `claim` in its own task, in `room`.
+    fn start(self: &Arc<Self>, claim: Claim, room: Room) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let Room { permit, slot } = room;
+            this.deliver(claim, slot).await;
+            drop(permit);
+            // A freed permit may be able to take work that was left waiting.
+            this.wake.notify_one();
+        });
     }
 
     /// One attempt, in a span carrying the message id, endpoint id and attempt number
@@ -375,6 +405,24 @@ impl Worker {
         if let Err(e) = result {
             tracing::error!(error = %e, endpoint_id = %ep.id, "disabling a failing endpoint failed");
         }
+    }
+}
+
+/// What an attempt holds while it runs: a node-wide permit until it is recorded, the
+/// endpoint's slot until its request is over.
+struct Room {
+    permit: OwnedSemaphorePermit,
+    slot: EndpointSlot,
+}
+
+/// The worker's [`Admission`] for the store's handoff. Weak: the store must not keep
+/// the worker alive.
+struct Admit(Weak<Worker>);
+
+impl Admission for Admit {
+    fn admit(&self, endpoint_id: &str) -> Option<Ticket> {
+        let room = self.0.upgrade()?.admit(endpoint_id)?;
+        Some(Box::new(room))
     }
 }
 

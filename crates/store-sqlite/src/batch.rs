@@ -4,10 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rand::Rng;
+use skyhook_domain::clock::now_ms;
 use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
 use skyhook_domain::routing;
 use skyhook_store::group::{Applied, Completion};
-use skyhook_store::{Outcome, Result, StoreError};
+use skyhook_store::handoff::{Handoff, Ticket};
+use skyhook_store::{Claim, Outcome, Result, StoreError};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool};
 use sqlx::{Arguments, AssertSqlSafe, Row};
 
@@ -17,18 +20,26 @@ use crate::{map_err, store::to_json};
 /// Rows per multi-row statement (SQLite allows 32,766 bound values).
 const CHUNK: usize = 200;
 
-/// Applies one group-commit batch in one transaction.
+/// Applies one group-commit batch in one transaction, then hands the deliveries it
+/// leased to the worker.
 pub(crate) async fn apply(
     writer: SqlitePool,
+    handoff: Option<Handoff>,
     messages: Vec<Message>,
     completes: Vec<Completion>,
 ) -> Result<Applied> {
     let mut tx = writer.begin().await.map_err(map_err)?;
     let msgs: Vec<&Message> = messages.iter().collect();
-    let queued = insert_messages(&mut tx, &msgs).await?;
+    let (queued, handed) = insert_messages(&mut tx, &msgs, handoff.as_ref()).await?;
     let done: Vec<&Completion> = completes.iter().collect();
     let fenced = complete_many(&mut tx, &done).await?;
     tx.commit().await.map_err(map_err)?;
+    if let Some(handoff) = handoff {
+        for claim in handed {
+            // A worker that stopped meanwhile leaves the leases to run out.
+            let _ = handoff.claims.send(claim);
+        }
+    }
     Ok((queued, fenced))
 }
 
@@ -64,13 +75,15 @@ async fn multi_row<T>(
 
 /// Inserts messages and one due delivery per endpoint that accepts each; per message the
 /// number queued, `Conflict` when its `eventId` is taken in its application, `NotFound`
-/// when its application was deleted meanwhile.
+/// when its application was deleted meanwhile. Deliveries the `handoff`'s worker admits
+/// are written leased to it and returned as claims, to be handed over after the commit.
 pub(crate) async fn insert_messages(
     conn: &mut SqliteConnection,
     msgs: &[&Message],
-) -> Result<Vec<Result<usize>>> {
+    handoff: Option<&Handoff>,
+) -> Result<(Vec<Result<usize>>, Vec<(Claim, Ticket)>)> {
     if msgs.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     // The applications with their enabled endpoints, in one query inside the write
     // transaction: routing then sees every endpoint created before this message, and a
@@ -140,28 +153,69 @@ pub(crate) async fn insert_messages(
             .filter(|ep| routing::accepts(ep, &msg.event_type, &msg.channels))
             .collect();
         results.push(Ok(targets.len()));
-        deliveries.extend(
-            targets
-                .into_iter()
-                .map(|ep| (msg.id.as_str(), ep.id.clone(), msg.created_at)),
-        );
+        for ep in targets {
+            let ticket = handoff.and_then(|h| h.admission.admit(&ep.id));
+            deliveries.push(NewDelivery { msg, ep, ticket });
+        }
     }
-    multi_row(
+    let now = now_ms();
+    let lease = format!("{:032x}", rand::rng().random::<u128>());
+    let lease_until = now + handoff.map_or(0, |h| h.lease_ms);
+    let ids = multi_row(
         conn,
-        "INSERT INTO deliveries (msg_id, endpoint_id, run_at, updated_at, status) VALUES",
-        "",
+        "INSERT INTO deliveries (msg_id, endpoint_id, run_at, updated_at, status, lease, attempts) VALUES",
+        "RETURNING id, msg_id, endpoint_id",
         &deliveries,
-        5,
-        |a, (msg, ep, at)| {
-            a.add(*msg)?;
-            a.add(ep.as_str())?;
-            a.add(*at)?;
-            a.add(*at)?;
-            a.add(DeliveryStatus::Pending.code())
+        7,
+        |a, d| {
+            a.add(&d.msg.id)?;
+            a.add(&d.ep.id)?;
+            if d.ticket.is_some() {
+                // Leased to this worker, its first attempt counted, as a claim does.
+                a.add(lease_until)?;
+                a.add(now)?;
+                a.add(DeliveryStatus::Sending.code())?;
+                a.add(&lease)?;
+                a.add(1)
+            } else {
+                a.add(d.msg.created_at)?;
+                a.add(d.msg.created_at)?;
+                a.add(DeliveryStatus::Pending.code())?;
+                a.add(None::<String>)?;
+                a.add(0)
+            }
         },
     )
     .await?;
-    Ok(results)
+    // RETURNING gives no order: match the ids by (message, endpoint), which is unique.
+    let ids: HashMap<(String, String), i64> = ids
+        .iter()
+        .map(|r| ((r.get(1), r.get(2)), r.get(0)))
+        .collect();
+    let handed = deliveries
+        .into_iter()
+        .filter_map(|d| {
+            let ticket = d.ticket?;
+            let claim = Claim {
+                delivery_id: ids[&(d.msg.id.clone(), d.ep.id.clone())],
+                lease: lease.clone(),
+                attempts_made: 1,
+                manual: false,
+                holds_slot: false,
+                message: d.msg.clone(),
+                endpoint: d.ep.clone(),
+            };
+            Some((claim, ticket))
+        })
+        .collect();
+    Ok((results, handed))
+}
+
+/// A delivery about to be written; with a ticket, leased to this process's worker.
+struct NewDelivery<'a> {
+    msg: &'a Message,
+    ep: &'a Endpoint,
+    ticket: Option<Ticket>,
 }
 
 /// Records attempts and moves their deliveries on, fenced by lease; per completion
@@ -247,8 +301,13 @@ async fn complete_many(conn: &mut SqliteConnection, done: &[&Completion]) -> Res
 
 #[cfg(test)]
 mod tests {
-    use skyhook_domain::model::{Application, Message};
-    use skyhook_store::{Store, StoreError};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use skyhook_domain::model::{Application, Attempt, DeliveryStatus, Endpoint, Message};
+    use skyhook_domain::signing::SecretSet;
+    use skyhook_store::handoff::{Admission, Handoff, Ticket};
+    use skyhook_store::{Outcome, Store, StoreError};
 
     use crate::test_support::store_with_app;
 
@@ -295,5 +354,102 @@ mod tests {
         assert_eq!(c.unwrap(), 0);
         assert!(store.get_message(&live, "msg_a").await.unwrap().is_some());
         assert!(store.get_message(&live, "msg_c").await.unwrap().is_some());
+    }
+
+    /// Admits the first `n` deliveries.
+    struct FirstN(AtomicUsize);
+
+    impl Admission for FirstN {
+        fn admit(&self, _endpoint_id: &str) -> Option<Ticket> {
+            let left = self
+                .0
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            left.is_ok().then(|| Box::new(()) as Ticket)
+        }
+    }
+
+    #[tokio::test]
+    async fn admitted_deliveries_are_handed_over_leased_and_the_rest_is_queued() {
+        let (_dir, store, app) = store_with_app().await;
+        store
+            .create_endpoint(&Endpoint {
+                id: "ep_1".into(),
+                app_id: app.clone(),
+                uid: None,
+                url: "https://example.com/hook".into(),
+                description: String::new(),
+                throttle_rate: None,
+                disabled: false,
+                event_types: vec![],
+                channels: vec![],
+                metadata: Default::default(),
+                headers: Default::default(),
+                secrets: SecretSet::generate(),
+                failing_since: None,
+                created_at: 0,
+                updated_at: 0,
+            })
+            .await
+            .unwrap();
+        let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
+        store.set_handoff(Handoff {
+            admission: Arc::new(FirstN(AtomicUsize::new(1))),
+            claims,
+            lease_ms: 60_000,
+        });
+        assert_eq!(
+            store.create_message(&message("msg_a", &app)).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            store.create_message(&message("msg_b", &app)).await.unwrap(),
+            1
+        );
+
+        let (claim, _ticket) = handed.try_recv().expect("msg_a handed over");
+        assert_eq!(claim.message.id, "msg_a");
+        assert_eq!(claim.endpoint.id, "ep_1");
+        assert_eq!(claim.attempts_made, 1);
+        assert!(handed.try_recv().is_err(), "msg_b was not admitted");
+        // msg_a is leased to us: a claim finds only msg_b.
+        let now = skyhook_domain::clock::now_ms();
+        let claimed = store.claim_due(now, 10, 60_000, &[]).await.unwrap();
+        let ids: Vec<&str> = claimed.iter().map(|c| c.message.id.as_str()).collect();
+        assert_eq!(ids, ["msg_b"]);
+        // The handed-over lease fences like a claimed one.
+        let attempt = Attempt {
+            id: "atmpt_1".into(),
+            msg_id: "msg_a".into(),
+            endpoint_id: "ep_1".into(),
+            url: "https://example.com/hook".into(),
+            status: DeliveryStatus::Success,
+            response_status_code: 200,
+            response: String::new(),
+            response_duration_ms: 1,
+            trigger_type: skyhook_domain::model::TriggerType::Scheduled,
+            created_at: now,
+        };
+        let mut stale = claim.clone();
+        stale.lease = "someone else's".into();
+        assert!(
+            !store
+                .complete(&stale, &attempt, Outcome::Success)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .complete(&claim, &attempt, Outcome::Success)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .claim_due(now + 120_000, 10, 60_000, &[])
+                .await
+                .unwrap()
+                .iter()
+                .all(|c| c.message.id != "msg_a")
+        );
     }
 }

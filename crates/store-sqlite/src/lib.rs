@@ -10,9 +10,11 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use skyhook_store::StoreError;
+use skyhook_store::handoff::Handoff;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -31,6 +33,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// The group commit of the hot writes (see `batch`).
     batch: skyhook_store::group::GroupCommit,
+    /// Where new deliveries go leased, once a worker in this process asked for them.
+    handoff: Arc<OnceLock<Handoff>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -73,17 +77,19 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(map_err)?;
+        let handoff = Arc::new(OnceLock::<Handoff>::new());
         let batch = {
-            let writer = writer.clone();
+            let (writer, handoff) = (writer.clone(), handoff.clone());
             // One batch at a time: SQLite has one writer.
             skyhook_store::group::GroupCommit::spawn(1, move |messages, completes| {
-                batch::apply(writer.clone(), messages, completes)
+                batch::apply(writer.clone(), handoff.get().cloned(), messages, completes)
             })
         };
         Ok(Self {
             writer,
             reader,
             batch,
+            handoff,
         })
     }
 }

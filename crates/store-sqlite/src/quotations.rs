@@ -163,8 +163,10 @@ impl QuotationStore for SqliteStore {
             .await
             .map_err(map_err)?;
         }
-        let queued = insert_messages(&mut tx, &[&new.message])
+        // Queued, not handed over: the worker claims it after the commit's wake-up.
+        let queued = insert_messages(&mut tx, &[&new.message], None)
             .await?
+            .0
             .pop()
             .expect("one result per message")?;
         tx.commit().await.map_err(map_err)?;

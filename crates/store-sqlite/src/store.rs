@@ -556,6 +556,12 @@ impl Store for SqliteStore {
         self.batch.complete(claim, attempt, outcome).await
     }
 
+    fn set_handoff(&self, handoff: skyhook_store::handoff::Handoff) {
+        if self.handoff.set(handoff).is_err() {
+            tracing::warn!("a second worker asked for the handoff; it keeps claiming");
+        }
+    }
+
     async fn defer(&self, claim: &Claim, until: Millis, holds_slot: bool) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE deliveries SET status = 1, run_at = ?1, lease = NULL, attempts = attempts - 1 + manual, \

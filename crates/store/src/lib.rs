@@ -15,6 +15,7 @@ use skyhook_domain::model::{
 };
 
 pub mod group;
+pub mod handoff;
 mod page;
 mod queue;
 mod quotations;
@@ -287,6 +288,12 @@ pub trait Store: QuotationStore + Send + Sync + 'static {
     /// after every reconnect, since wake-ups may have been lost meanwhile.
     fn watch_for_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
         let _ = wake;
+    }
+
+    /// Hands new deliveries to this process's worker, leased as they are created (see
+    /// [`handoff`]). The default ignores it: every delivery is claimed.
+    fn set_handoff(&self, handoff: handoff::Handoff) {
+        let _ = handoff;
     }
 
     /// Closes connections, waiting for running statements (clean shutdown).

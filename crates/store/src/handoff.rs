@@ -1,0 +1,37 @@
+//! Direct handoff: deliveries leased to this process's worker in the very transaction
+//! that creates them, so a new message needs no claim query at all.
+//!
+//! Without it, a new message costs a commit, a wake-up, then a claim (a lease update
+//! and a read of the message and endpoint back) before its request goes out. With it,
+//! the store asks the worker's [`Admission`] for room per new delivery; what is
+//! admitted is written already leased and, once committed, sent to the worker with the
+//! message and endpoint it has in hand. What is not admitted is queued as usual and
+//! claimed later. A crash after the commit leaves leased rows that are claimed again
+//! when their lease runs out, as for any claim: a possible duplicate, never a loss.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::Claim;
+
+/// Room for one more attempt, held until dropped; what the worker's admission hands out.
+pub type Ticket = Box<dyn Any + Send + Sync>;
+
+/// The worker's side: whether it can start an attempt to an endpoint right now.
+pub trait Admission: Send + Sync {
+    /// A ticket holding the room for one attempt to `endpoint_id`, if there is room.
+    fn admit(&self, endpoint_id: &str) -> Option<Ticket>;
+}
+
+/// Where a store hands new deliveries over.
+#[derive(Clone)]
+pub struct Handoff {
+    /// Asked once per new delivery.
+    pub admission: Arc<dyn Admission>,
+    /// The leased deliveries, each with its ticket, sent after their commit.
+    pub claims: mpsc::UnboundedSender<(Claim, Ticket)>,
+    /// How long a handed-over lease lasts (as a claim's would).
+    pub lease_ms: i64,
+}
