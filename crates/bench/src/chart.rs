@@ -114,6 +114,13 @@ fn groups(results: &[Value]) -> Vec<Group> {
         let scenario = v["scenario"].as_str().unwrap_or_default();
         let spec = SPECS.iter().find(|s| s.scenario == scenario);
         let mut key = scenario.to_string();
+        // The store and the number of nodes tell runs apart in every scenario.
+        if let Some(store) = v["store"].as_str() {
+            key += &format!(" {store}");
+        }
+        if let Some(n) = v["nodes"].as_u64().filter(|n| *n > 1) {
+            key += &format!(" {n} nodes");
+        }
         for (k, label) in spec.map_or(&[][..], |s| s.params) {
             key += &format!(" {label}={}", v[*k]);
         }
@@ -381,6 +388,22 @@ mod tests {
         assert_eq!(got[0].latency, [("p50", 2.0), ("p90", 4.0), ("p99", 200.0)]);
         assert_eq!(got[2].rates, [("drain msg/s", 0.0)]);
         assert!(got[2].latency.is_empty(), "zero is no sample");
+
+        // The store and the node count are part of every group.
+        let mut pg = e2e(10.0, 1.0);
+        pg["store"] = json!("postgres");
+        let mut pg2 = pg.clone();
+        pg2["nodes"] = json!(2);
+        let got = groups(&[pg, pg2, e2e(10.0, 1.0)]);
+        let labels: Vec<&str> = got.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "e2e postgres n=200 c=5",
+                "e2e postgres 2 nodes n=200 c=5",
+                "e2e n=200 c=5"
+            ]
+        );
 
         let latency =
             json!({"scenario": "latency", "target_rate": 500, "achieved_delivered_per_s": 499.9});

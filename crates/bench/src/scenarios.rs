@@ -24,6 +24,7 @@ pub const COMMON_KEYS: &[&str] = &[
     "load_before",
     "load_after",
     "nodes",
+    "store",
     "peak_rss_mib",
     "peak_rss_mib_per_node",
     "startup_ms",
@@ -203,6 +204,15 @@ impl Ctx {
         self.apis[i % self.apis.len()].clone()
     }
 
+    /// `sqlite` or `postgres` for a spawned server; unknown (null) for `--server`.
+    fn store(&self) -> Option<&'static str> {
+        let postgres = |url: &String| url.starts_with("postgres");
+        (!self.servers.is_empty()).then(|| match &self.args.database_url {
+            Some(url) if postgres(url) => "postgres",
+            _ => "sqlite",
+        })
+    }
+
     /// The common fields, then `fields`.
     fn finish(&self, scenario: &str, fields: Value) -> Value {
         let rss: Vec<Option<f64>> = self.servers.iter().map(Spawned::peak_rss_mib).collect();
@@ -213,6 +223,7 @@ impl Ctx {
             "load_before": self.load_before,
             "load_after": load_avg(),
             "nodes": self.args.nodes,
+            "store": self.store(),
             "peak_rss_mib": rss.iter().flatten().copied().reduce(f64::max),
             "peak_rss_mib_per_node": rss,
             "startup_ms": self.servers.first().map(|s| ms(s.startup)),

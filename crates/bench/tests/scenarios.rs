@@ -332,9 +332,9 @@ fn chart_of_a_run() {
     assert!(svg.starts_with("<svg"), "{svg}");
     assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
     for text in [
-        ">e2e n=20 c=2<",
+        ">e2e sqlite n=20 c=2<",
         ">delivered msg/s<",
-        ">fanout n=5 endpoints=2<",
+        ">fanout sqlite n=5 endpoints=2<",
         ">deliveries/s<",
         ">p99<",
     ] {
