@@ -5,10 +5,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use skyhook_domain::clock::now_ms;
 use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
-use skyhook_domain::routing;
-use skyhook_store::group::{Applied, Completion};
-use skyhook_store::{Outcome, Result, StoreError};
+use skyhook_store::group::{Applied, Completion, NewDelivery, handed, route};
+use skyhook_store::handoff::{Handoff, Ticket};
+use skyhook_store::{Claim, Outcome, Result};
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -16,29 +17,40 @@ use crate::rows::{self, ENDPOINT_COLS};
 use crate::store::to_json;
 use crate::{CHANNEL, map_err};
 
-/// Applies one group-commit batch in one transaction.
+/// Applies one group-commit batch in one transaction, then hands the deliveries it
+/// leased to this node's worker.
 pub(crate) async fn apply(
     pool: PgPool,
+    handoff: Option<Handoff>,
     messages: Vec<Message>,
     completes: Vec<Completion>,
 ) -> Result<Applied> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     let msgs: Vec<&Message> = messages.iter().collect();
-    let queued = insert_messages(&mut tx, &msgs).await?;
+    let (queued, handed) = insert_messages(&mut tx, &msgs, handoff.as_ref()).await?;
     let fenced = complete_many(&mut tx, &completes).await?;
     tx.commit().await.map_err(map_err)?;
+    if let Some(handoff) = handoff {
+        for claim in handed {
+            // A worker that stopped meanwhile leaves the leases to run out.
+            let _ = handoff.claims.send(claim);
+        }
+    }
     Ok((queued, fenced))
 }
 
-/// Inserts messages and one due delivery per endpoint that accepts each, and announces
-/// the work on commit; per message the number queued, `Conflict` when its `eventId` is
-/// taken in its application, `NotFound` when its application was deleted meanwhile.
+/// Inserts messages and one due delivery per endpoint that accepts each; per message the
+/// number queued, `Conflict` when its `eventId` is taken in its application, `NotFound`
+/// when its application was deleted meanwhile. Deliveries the `handoff`'s worker admits
+/// are written leased to it and returned as claims, to be handed over after the commit;
+/// the others are announced to every node's worker on commit.
 pub(crate) async fn insert_messages(
     conn: &mut PgConnection,
     msgs: &[&Message],
-) -> Result<Vec<Result<usize>>> {
+    handoff: Option<&Handoff>,
+) -> Result<(Vec<Result<usize>>, Vec<(Claim, Ticket)>)> {
     if msgs.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     // The applications with their enabled endpoints, in one query. Routing is read
     // inside the transaction, so an endpoint created concurrently either sees a message
@@ -102,52 +114,62 @@ pub(crate) async fn insert_messages(
     .map(|r| r.get::<String, _>(0))
     .collect();
 
-    let (mut d_msg, mut d_ep, mut d_at) = (Vec::new(), Vec::new(), Vec::new());
-    let mut results = Vec::with_capacity(msgs.len());
-    for msg in msgs {
-        if !endpoints.contains_key(&msg.app_id) {
-            results.push(Err(StoreError::NotFound(
-                "the application was deleted".into(),
-            )));
-            continue;
-        }
-        if !inserted.contains(&msg.id) {
-            results.push(Err(StoreError::Conflict(
-                "a message with this eventId already exists".into(),
-            )));
-            continue;
-        }
-        let mut queued = 0;
-        for ep in endpoints.get(&msg.app_id).into_iter().flatten() {
-            if routing::accepts(ep, &msg.event_type, &msg.channels) {
-                d_msg.push(msg.id.as_str());
-                d_ep.push(ep.id.as_str());
-                d_at.push(msg.created_at);
-                queued += 1;
-            }
-        }
-        results.push(Ok(queued));
+    let (results, deliveries) = route(msgs, &endpoints, &inserted, handoff);
+    if deliveries.is_empty() {
+        return Ok((results, Vec::new()));
     }
-    if !d_msg.is_empty() {
-        // The NOTIFY reaches every node's listener when the transaction commits.
-        sqlx::query(
-            "WITH queued AS ( \
-               INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at) \
-               SELECT m, e, $4, t, t FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS v(m, e, t) \
-               RETURNING 1 \
-             ) \
-             SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM queued)",
-        )
-        .bind(&d_msg)
-        .bind(&d_ep)
-        .bind(&d_at)
-        .bind(DeliveryStatus::Pending.code())
-        .bind(CHANNEL)
-        .execute(&mut *conn)
-        .await
+    let now = now_ms();
+    let lease = skyhook_store::new_lease();
+    let lease_until = now + handoff.map_or(0, |h| h.lease_ms);
+    // Leased to this worker (its first attempt counted, as a claim does) or due now.
+    let leased = |d: &NewDelivery| d.ticket.is_some();
+    let column = |leased_value: i64, due_value: fn(&NewDelivery) -> i64| {
+        deliveries
+            .iter()
+            .map(|d| {
+                if leased(d) {
+                    leased_value
+                } else {
+                    due_value(d)
+                }
+            })
+            .collect::<Vec<i64>>()
+    };
+    // The NOTIFY, only for work left for the claimers, reaches every node's listener on
+    // commit.
+    let rows = sqlx::query(
+        "WITH queued AS ( \
+           INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at, lease, attempts) \
+           SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[]) \
+           RETURNING id, msg_id, endpoint_id, lease \
+         ), announced AS ( \
+           SELECT pg_notify($8, '') WHERE EXISTS (SELECT 1 FROM queued WHERE lease IS NULL) \
+         ) \
+         SELECT id, msg_id, endpoint_id FROM queued, (SELECT COUNT(*) FROM announced) AS a",
+    )
+    .bind(deliveries.iter().map(|d| d.msg.id.as_str()).collect::<Vec<_>>())
+    .bind(deliveries.iter().map(|d| d.endpoint.id.as_str()).collect::<Vec<_>>())
+    .bind(column(DeliveryStatus::Sending.code(), |_| DeliveryStatus::Pending.code()))
+    .bind(column(lease_until, |d| d.msg.created_at))
+    .bind(column(now, |d| d.msg.created_at))
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| leased(d).then_some(lease.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(1, |_| 0))
+    .bind(CHANNEL)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    // RETURNING gives no order: match the ids by (message, endpoint), which is unique.
+    let ids: HashMap<(String, String), i64> = rows
+        .iter()
+        .map(|r| Ok(((r.try_get(1)?, r.try_get(2)?), r.try_get(0)?)))
+        .collect::<std::result::Result<_, sqlx::Error>>()
         .map_err(map_err)?;
-    }
-    Ok(results)
+    Ok((results, handed(deliveries, &ids, &lease)))
 }
 
 /// Records attempts and moves their deliveries on, fenced by lease; per completion

@@ -20,10 +20,11 @@
 //! [`Store::watch_for_work`]: skyhook_store::Store::watch_for_work
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use skyhook_store::StoreError;
+use skyhook_store::handoff::Handoff;
 use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
@@ -67,6 +68,8 @@ pub struct PgStore {
     listen: PgPool,
     /// The group commit of the hot writes (see `batch`).
     batch: skyhook_store::group::GroupCommit,
+    /// Where new deliveries go leased, once a worker in this process asked for them.
+    handoff: Arc<OnceLock<Handoff>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -114,19 +117,21 @@ impl PgStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_lazy_with(opts);
+        let handoff = Arc::new(OnceLock::<Handoff>::new());
         let batch = {
-            let pool = pool.clone();
+            let (pool, handoff) = (pool.clone(), handoff.clone());
             // A few batches commit at once (PostgreSQL takes concurrent writers); the
             // rest of the pool stays for reads and claims.
             let concurrent = (settings.pool_size as usize / 4).clamp(1, 4);
             skyhook_store::group::GroupCommit::spawn(concurrent, move |messages, completes| {
-                batch::apply(pool.clone(), messages, completes)
+                batch::apply(pool.clone(), handoff.get().cloned(), messages, completes)
             })
         };
         Ok(Self {
             pool,
             listen,
             batch,
+            handoff,
         })
     }
 

@@ -163,8 +163,10 @@ impl QuotationStore for PgStore {
             .await
             .map_err(map_err)?;
         }
-        let queued = insert_messages(&mut tx, &[&new.message])
+        // Queued, not handed over: announced to the workers on commit.
+        let queued = insert_messages(&mut tx, &[&new.message], None)
             .await?
+            .0
             .pop()
             .expect("one result per message")?;
         tx.commit().await.map_err(map_err)?;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rand::Rng;
 use skyhook_domain::clock::Millis;
 use skyhook_domain::model::{
     Application, Attempt, DeliveryStatus, Destination, Endpoint, EndpointStats, EventType, Message,
@@ -572,7 +571,7 @@ impl Store for PgStore {
         lease_ms: i64,
         busy_endpoints: &[String],
     ) -> Result<Vec<Claim>> {
-        let lease = format!("{:032x}", rand::rng().random::<u128>());
+        let lease = skyhook_store::new_lease();
         // One statement: pick due rows no other node holds (SKIP LOCKED: never wait on
         // another claimer), lease them, and read what the attempts need. The ids go in as
         // an array: joined to a CTE instead, the planner hashed a sequential scan of the
@@ -618,6 +617,12 @@ impl Store for PgStore {
 
     async fn complete(&self, claim: &Claim, attempt: &Attempt, outcome: Outcome) -> Result<bool> {
         self.batch.complete(claim, attempt, outcome).await
+    }
+
+    fn set_handoff(&self, handoff: skyhook_store::handoff::Handoff) {
+        if self.handoff.set(handoff).is_err() {
+            tracing::warn!("a second worker asked for the handoff; it keeps claiming");
+        }
     }
 
     async fn defer(&self, claim: &Claim, until: Millis, holds_slot: bool) -> Result<bool> {

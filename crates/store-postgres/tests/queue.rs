@@ -329,3 +329,55 @@ async fn a_batch_refuses_only_its_bad_messages() {
     ids.sort();
     assert_eq!(ids, [winner, "msg_d"]);
 }
+
+/// Admits the first `n` deliveries.
+struct FirstN(std::sync::atomic::AtomicUsize);
+
+impl skyhook_store::handoff::Admission for FirstN {
+    fn admit(&self, _endpoint_id: &str) -> Option<skyhook_store::handoff::Ticket> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let left = self.0.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+        left.is_ok()
+            .then(|| Box::new(()) as skyhook_store::handoff::Ticket)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admitted_deliveries_are_handed_over_leased_and_the_rest_is_claimable() {
+    let Some(db) = Db::new().await else { return };
+    let store = queued(&db, 0).await;
+    let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
+    store.set_handoff(skyhook_store::handoff::Handoff {
+        admission: Arc::new(FirstN(1.into())),
+        claims,
+        lease_ms: 60_000,
+    });
+    for id in ["msg_a", "msg_b"] {
+        let msg = Message {
+            id: id.into(),
+            app_id: "app_1".into(),
+            event_id: None,
+            event_type: "a.b".into(),
+            payload: "{}".into(),
+            channels: vec![],
+            tags: vec![],
+            created_at: 1_000,
+        };
+        assert_eq!(store.create_message(&msg).await.unwrap(), 1);
+    }
+    let (claim, _ticket) = handed.try_recv().expect("msg_a handed over");
+    assert_eq!(
+        (claim.message.id.as_str(), claim.attempts_made),
+        ("msg_a", 1)
+    );
+    assert!(handed.try_recv().is_err(), "msg_b was not admitted");
+    let now = skyhook_domain::clock::now_ms();
+    let claimed = store.claim_due(now, 10, 60_000, &[]).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|c| c.message.id.as_str()).collect();
+    assert_eq!(ids, ["msg_b"], "msg_a is leased to the worker");
+    let mut stale = claim.clone();
+    stale.lease = "someone else's".into();
+    let a = attempt("msg_a", now);
+    assert!(!store.complete(&stale, &a, Outcome::Success).await.unwrap());
+    assert!(store.complete(&claim, &a, Outcome::Success).await.unwrap());
+}

@@ -4,11 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rand::Rng;
 use skyhook_domain::clock::now_ms;
 use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
-use skyhook_domain::routing;
-use skyhook_store::group::{Applied, Completion};
+use skyhook_store::group::{Applied, Completion, handed, route};
 use skyhook_store::handoff::{Handoff, Ticket};
 use skyhook_store::{Claim, Outcome, Result, StoreError};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool};
@@ -133,33 +131,9 @@ pub(crate) async fn insert_messages(
     .iter()
     .map(|r| r.get::<String, _>(0))
     .collect();
-    let mut deliveries = Vec::new();
-    let mut results = Vec::with_capacity(msgs.len());
-    for msg in msgs {
-        if !endpoints.contains_key(&msg.app_id) {
-            results.push(Err(StoreError::NotFound(
-                "the application was deleted".into(),
-            )));
-            continue;
-        }
-        if !inserted.contains(&msg.id) {
-            results.push(Err(StoreError::Conflict(
-                "a message with this eventId already exists".into(),
-            )));
-            continue;
-        }
-        let targets: Vec<&Endpoint> = endpoints[msg.app_id.as_str()]
-            .iter()
-            .filter(|ep| routing::accepts(ep, &msg.event_type, &msg.channels))
-            .collect();
-        results.push(Ok(targets.len()));
-        for ep in targets {
-            let ticket = handoff.and_then(|h| h.admission.admit(&ep.id));
-            deliveries.push(NewDelivery { msg, ep, ticket });
-        }
-    }
+    let (results, deliveries) = route(msgs, &endpoints, &inserted, handoff);
     let now = now_ms();
-    let lease = format!("{:032x}", rand::rng().random::<u128>());
+    let lease = skyhook_store::new_lease();
     let lease_until = now + handoff.map_or(0, |h| h.lease_ms);
     let ids = multi_row(
         conn,
@@ -169,7 +143,7 @@ pub(crate) async fn insert_messages(
         7,
         |a, d| {
             a.add(&d.msg.id)?;
-            a.add(&d.ep.id)?;
+            a.add(&d.endpoint.id)?;
             if d.ticket.is_some() {
                 // Leased to this worker, its first attempt counted, as a claim does.
                 a.add(lease_until)?;
@@ -192,30 +166,8 @@ pub(crate) async fn insert_messages(
         .iter()
         .map(|r| ((r.get(1), r.get(2)), r.get(0)))
         .collect();
-    let handed = deliveries
-        .into_iter()
-        .filter_map(|d| {
-            let ticket = d.ticket?;
-            let claim = Claim {
-                delivery_id: ids[&(d.msg.id.clone(), d.ep.id.clone())],
-                lease: lease.clone(),
-                attempts_made: 1,
-                manual: false,
-                holds_slot: false,
-                message: d.msg.clone(),
-                endpoint: d.ep.clone(),
-            };
-            Some((claim, ticket))
-        })
-        .collect();
+    let handed = handed(deliveries, &ids, &lease);
     Ok((results, handed))
-}
-
-/// A delivery about to be written; with a ticket, leased to this process's worker.
-struct NewDelivery<'a> {
-    msg: &'a Message,
-    ep: &'a Endpoint,
-    ticket: Option<Ticket>,
 }
 
 /// Records attempts and moves their deliveries on, fenced by lease; per completion

@@ -1,7 +1,6 @@
 //! `impl Store for SqliteStore`.
 
 use async_trait::async_trait;
-use rand::Rng;
 use skyhook_domain::clock::Millis;
 use skyhook_domain::model::{
     Application, Attempt, DeliveryStatus, Destination, Endpoint, EndpointStats, EventType, Message,
@@ -504,7 +503,7 @@ impl Store for SqliteStore {
         lease_ms: i64,
         busy_endpoints: &[String],
     ) -> Result<Vec<Claim>> {
-        let lease = format!("{:032x}", rand::rng().random::<u128>());
+        let lease = skyhook_store::new_lease();
         // The lease is taken in one statement on the writer, then the rows it leased are
         // read on a reader: they are ours until the lease runs out, so no transaction
         // needs to span both (two round trips to the writer instead of four).

@@ -7,12 +7,15 @@
 //! store, which applies it in one transaction with multi-row statements. Alone, a write
 //! goes through at once; under load, one commit carries hundreds.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
-use skyhook_domain::model::{Attempt, Message};
+use skyhook_domain::model::{Attempt, Endpoint, Message};
+use skyhook_domain::routing;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::handoff::{Handoff, Ticket};
 use crate::{Claim, Outcome, Result, StoreError};
 
 /// Most writes applied in one transaction.
@@ -139,4 +142,83 @@ where
 
 fn closed<E>(_: E) -> StoreError {
     StoreError::Unavailable("the store is shutting down".into())
+}
+
+/// One delivery of a new message, about to be written by the store's batch.
+pub struct NewDelivery<'a> {
+    /// The message.
+    pub msg: &'a Message,
+    /// The endpoint that accepts it.
+    pub endpoint: &'a Endpoint,
+    /// Room the local worker gave it: written leased, handed over after the commit.
+    pub ticket: Option<Ticket>,
+}
+
+/// Routes a batch of new messages: per message its answer (`NotFound` when its
+/// application is not a key of `endpoints`, `Conflict` when the insert skipped it for a
+/// taken `eventId`, else how many endpoints accept it), and those deliveries, each
+/// offered to `handoff`'s worker.
+pub fn route<'a>(
+    msgs: &[&'a Message],
+    endpoints: &'a HashMap<String, Vec<Endpoint>>,
+    inserted: &HashSet<String>,
+    handoff: Option<&Handoff>,
+) -> (Vec<Result<usize>>, Vec<NewDelivery<'a>>) {
+    let mut results = Vec::with_capacity(msgs.len());
+    let mut deliveries = Vec::new();
+    for &msg in msgs {
+        let Some(candidates) = endpoints.get(&msg.app_id) else {
+            results.push(Err(StoreError::NotFound(
+                "the application was deleted".into(),
+            )));
+            continue;
+        };
+        if !inserted.contains(&msg.id) {
+            results.push(Err(StoreError::Conflict(
+                "a message with this eventId already exists".into(),
+            )));
+            continue;
+        }
+        let before = deliveries.len();
+        for endpoint in candidates
+            .iter()
+            .filter(|ep| routing::accepts(ep, &msg.event_type, &msg.channels))
+        {
+            let ticket = handoff.and_then(|h| h.admission.admit(&endpoint.id));
+            deliveries.push(NewDelivery {
+                msg,
+                endpoint,
+                ticket,
+            });
+        }
+        results.push(Ok(deliveries.len() - before));
+    }
+    (results, deliveries)
+}
+
+/// The claims to hand over once the batch committed: the admitted deliveries, by the
+/// row ids the insert returned for each (message id, endpoint id).
+pub fn handed(
+    deliveries: Vec<NewDelivery<'_>>,
+    ids: &HashMap<(String, String), i64>,
+    lease: &str,
+) -> Vec<(Claim, Ticket)> {
+    deliveries
+        .into_iter()
+        .filter_map(|d| {
+            let ticket = d.ticket?;
+            let id = ids.get(&(d.msg.id.clone(), d.endpoint.id.clone()))?;
+            let claim = Claim {
+                delivery_id: *id,
+                lease: lease.to_string(),
+                // Its first attempt, counted when written, as a claim counts it.
+                attempts_made: 1,
+                manual: false,
+                holds_slot: false,
+                message: d.msg.clone(),
+                endpoint: d.endpoint.clone(),
+            };
+            Some((claim, ticket))
+        })
+        .collect()
 }

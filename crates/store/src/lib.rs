@@ -21,7 +21,7 @@ mod queue;
 mod quotations;
 pub mod rows;
 pub use page::{Keyset, keyset};
-pub use queue::{Claim, Outcome};
+pub use queue::{Claim, Outcome, new_lease};
 pub use quotations::QuotationStore;
 
 /// Unfinished deliveries by state.

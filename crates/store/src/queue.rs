@@ -39,3 +39,9 @@ impl Outcome {
         self == Self::Success
     }
 }
+
+/// A fresh fencing token for a lease: 128 random bits, hex.
+pub fn new_lease() -> String {
+    use rand::Rng;
+    format!("{:032x}", rand::rng().random::<u128>())
+}
