@@ -63,8 +63,10 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(90))
-            // As many idle connections as attempts may run to one endpoint at once.
-            .pool_max_idle_per_host(64)
+            // As many idle connections as attempts may run at once on a node (256): many
+            // endpoints may share one host, and with fewer, a burst to them closed and
+            // reopened connections (fanout: 24,000 connections for 100,000 deliveries).
+            .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .dns_resolver(Arc::new(GuardedResolver(policy.clone())))
             .build()?;
