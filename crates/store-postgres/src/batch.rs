@@ -7,9 +7,9 @@ use std::collections::{HashMap, HashSet};
 
 use skyhook_domain::clock::now_ms;
 use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
-use skyhook_store::group::{Applied, Completion, NewDelivery, handed, route};
+use skyhook_store::group::{Applied, Completion, NewDelivery, handed, latest_health, route};
 use skyhook_store::handoff::{Handoff, Ticket};
-use skyhook_store::{Claim, Outcome, Result};
+use skyhook_store::{Claim, Result};
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -178,14 +178,7 @@ async fn complete_many(conn: &mut PgConnection, done: &[Completion]) -> Result<V
     if done.is_empty() {
         return Ok(Vec::new());
     }
-    let next: Vec<(DeliveryStatus, Option<i64>)> = done
-        .iter()
-        .map(|(_, _, outcome)| match outcome {
-            Outcome::Success => (DeliveryStatus::Success, None),
-            Outcome::RetryAt(t) => (DeliveryStatus::Pending, Some(*t)),
-            Outcome::Fail => (DeliveryStatus::Fail, None),
-        })
-        .collect();
+    let next: Vec<_> = done.iter().map(|(_, _, o)| o.next_state()).collect();
     let fenced: HashSet<i64> = sqlx::query(
         "UPDATE deliveries d SET status = v.status, run_at = v.run_at, lease = NULL, manual = FALSE, \
            holds_slot = FALSE, updated_at = v.updated_at \
@@ -253,14 +246,7 @@ async fn complete_many(conn: &mut PgConnection, done: &[Completion]) -> Result<V
     }
     // The latest outcome per endpoint decides its health; only endpoints whose health
     // changes are touched, in id order so concurrent batches cannot deadlock.
-    let mut latest: std::collections::BTreeMap<&str, (bool, i64)> = Default::default();
-    for (_, attempt, outcome) in &recorded {
-        latest.insert(
-            &attempt.endpoint_id,
-            (outcome.is_success(), attempt.created_at),
-        );
-    }
-    for (endpoint_id, (success, at)) in latest {
+    for (endpoint_id, (success, at)) in latest_health(recorded.iter().copied()) {
         sqlx::query(
             "UPDATE endpoints SET failing_since = CASE WHEN $1 THEN NULL ELSE $2 END \
              WHERE id = $3 AND NOT disabled AND (failing_since IS NULL) = (NOT $1)",

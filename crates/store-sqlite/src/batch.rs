@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use skyhook_domain::clock::now_ms;
 use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
-use skyhook_store::group::{Applied, Completion, handed, route};
+use skyhook_store::group::{Applied, Completion, handed, latest_health, route};
 use skyhook_store::handoff::{Handoff, Ticket};
-use skyhook_store::{Claim, Outcome, Result, StoreError};
+use skyhook_store::{Claim, Result, StoreError};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool};
 use sqlx::{Arguments, AssertSqlSafe, Row};
 
@@ -184,11 +184,7 @@ async fn complete_many(conn: &mut SqliteConnection, done: &[&Completion]) -> Res
         done,
         5,
         |a, (claim, attempt, outcome)| {
-            let (status, run_at) = match outcome {
-                Outcome::Success => (DeliveryStatus::Success, None),
-                Outcome::RetryAt(t) => (DeliveryStatus::Pending, Some(*t)),
-                Outcome::Fail => (DeliveryStatus::Fail, None),
-            };
+            let (status, run_at) = outcome.next_state();
             a.add(claim.delivery_id)?;
             a.add(&claim.lease)?;
             a.add(status.code())?;
@@ -226,14 +222,7 @@ async fn complete_many(conn: &mut SqliteConnection, done: &[&Completion]) -> Res
     .await?;
     // The latest outcome per endpoint decides its health; touch only endpoints whose
     // health changes.
-    let mut latest: HashMap<&str, (bool, i64)> = HashMap::new();
-    for (_, attempt, outcome) in &recorded {
-        latest.insert(
-            &attempt.endpoint_id,
-            (outcome.is_success(), attempt.created_at),
-        );
-    }
-    for (endpoint_id, (success, at)) in latest {
+    for (endpoint_id, (success, at)) in latest_health(recorded.iter().copied().copied()) {
         sqlx::query(
             "UPDATE endpoints SET failing_since = CASE WHEN ?1 THEN NULL ELSE ?2 END \
              WHERE id = ?3 AND disabled = 0 AND (failing_since IS NULL) = (NOT ?1)",

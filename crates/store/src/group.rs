@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
+use skyhook_domain::clock::Millis;
 use skyhook_domain::model::{Attempt, Endpoint, Message};
 use skyhook_domain::routing;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -219,6 +220,23 @@ pub fn handed(
                 endpoint: d.endpoint.clone(),
             };
             Some((claim, ticket))
+        })
+        .collect()
+}
+
+/// The health each endpoint of `recorded` attempts ends with: whether its latest attempt
+/// succeeded, and when. By endpoint id, in id order, so concurrent batches updating
+/// the endpoints take their row locks in the same order.
+pub fn latest_health<'a>(
+    recorded: impl IntoIterator<Item = &'a Completion>,
+) -> std::collections::BTreeMap<&'a str, (bool, Millis)> {
+    recorded
+        .into_iter()
+        .map(|(_, attempt, outcome)| {
+            (
+                attempt.endpoint_id.as_str(),
+                (outcome.is_success(), attempt.created_at),
+            )
         })
         .collect()
 }

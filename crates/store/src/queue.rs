@@ -1,7 +1,7 @@
 //! The delivery queue's unit of work.
 
 use skyhook_domain::clock::Millis;
-use skyhook_domain::model::{Endpoint, Message};
+use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
 
 /// A leased delivery: everything a worker needs to make one attempt.
 #[derive(Debug, Clone)]
@@ -37,6 +37,15 @@ impl Outcome {
     /// Whether the attempt behind this outcome succeeded.
     pub fn is_success(self) -> bool {
         self == Self::Success
+    }
+
+    /// The delivery's status after it, and when it is next due (only for a retry).
+    pub fn next_state(self) -> (DeliveryStatus, Option<Millis>) {
+        match self {
+            Self::Success => (DeliveryStatus::Success, None),
+            Self::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
+            Self::Fail => (DeliveryStatus::Fail, None),
+        }
     }
 }
 
