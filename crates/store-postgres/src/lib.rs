@@ -120,10 +120,7 @@ impl PgStore {
         let handoff = Arc::new(OnceLock::<Handoff>::new());
         let batch = {
             let (pool, handoff) = (pool.clone(), handoff.clone());
-            // A few batches commit at once (PostgreSQL takes concurrent writers); the
-            // rest of the pool stays for reads and claims.
-            let concurrent = (settings.pool_size as usize / 4).clamp(1, 4);
-            skyhook_store::group::GroupCommit::spawn(concurrent, move |messages, completes| {
+            skyhook_store::group::GroupCommit::spawn(move |messages, completes| {
                 batch::apply(pool.clone(), handoff.get().cloned(), messages, completes)
             })
         };

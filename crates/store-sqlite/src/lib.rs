@@ -80,8 +80,7 @@ impl SqliteStore {
         let handoff = Arc::new(OnceLock::<Handoff>::new());
         let batch = {
             let (writer, handoff) = (writer.clone(), handoff.clone());
-            // One batch at a time: SQLite has one writer.
-            skyhook_store::group::GroupCommit::spawn(1, move |messages, completes| {
+            skyhook_store::group::GroupCommit::spawn(move |messages, completes| {
                 batch::apply(writer.clone(), handoff.get().cloned(), messages, completes)
             })
         };
