@@ -85,6 +85,7 @@ impl Worker {
             admission: Arc::new(Admit(Arc::downgrade(&this))),
             claims,
             lease_ms: this.config.lease.as_millis() as i64,
+            wake: this.wake.clone(),
         });
         {
             let (this, shutdown) = (this.clone(), shutdown.clone());

@@ -31,10 +31,7 @@ pub(crate) async fn apply(
     let fenced = complete_many(&mut tx, &completes).await?;
     tx.commit().await.map_err(map_err)?;
     if let Some(handoff) = handoff {
-        for claim in handed {
-            // A worker that stopped meanwhile leaves the leases to run out.
-            let _ = handoff.claims.send(claim);
-        }
+        handoff.hand_over(handed, &queued);
     }
     Ok((queued, fenced))
 }

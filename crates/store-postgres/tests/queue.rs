@@ -351,6 +351,7 @@ async fn admitted_deliveries_are_handed_over_leased_and_the_rest_is_claimable() 
         admission: Arc::new(FirstN(1.into())),
         claims,
         lease_ms: 60_000,
+        wake: Arc::new(tokio::sync::Notify::new()),
     });
     for id in ["msg_a", "msg_b"] {
         let msg = Message {

@@ -33,10 +33,7 @@ pub(crate) async fn apply(
     let fenced = complete_many(&mut tx, &done).await?;
     tx.commit().await.map_err(map_err)?;
     if let Some(handoff) = handoff {
-        for claim in handed {
-            // A worker that stopped meanwhile leaves the leases to run out.
-            let _ = handoff.claims.send(claim);
-        }
+        handoff.hand_over(handed, &queued);
     }
     Ok((queued, fenced))
 }
@@ -333,19 +330,21 @@ mod tests {
             .await
             .unwrap();
         let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
+        let wake = Arc::new(tokio::sync::Notify::new());
         store.set_handoff(Handoff {
             admission: Arc::new(FirstN(AtomicUsize::new(1))),
             claims,
             lease_ms: 60_000,
+            wake: wake.clone(),
         });
-        assert_eq!(
-            store.create_message(&message("msg_a", &app)).await.unwrap(),
-            1
-        );
-        assert_eq!(
-            store.create_message(&message("msg_b", &app)).await.unwrap(),
-            1
-        );
+        // A zero timeout polls once: Ready only if a wake-up is already stored.
+        let woken = || tokio::time::timeout(std::time::Duration::ZERO, wake.notified());
+        let queued = store.create_message(&message("msg_a", &app)).await;
+        assert_eq!(queued.unwrap(), 1);
+        assert!(woken().await.is_err(), "all handed over: no claim needed");
+        let queued = store.create_message(&message("msg_b", &app)).await;
+        assert_eq!(queued.unwrap(), 1);
+        assert!(woken().await.is_ok(), "msg_b is left to be claimed");
 
         let (claim, _ticket) = handed.try_recv().expect("msg_a handed over");
         assert_eq!(claim.message.id, "msg_a");

@@ -12,7 +12,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::Claim;
 
@@ -34,4 +34,23 @@ pub struct Handoff {
     pub claims: mpsc::UnboundedSender<(Claim, Ticket)>,
     /// How long a handed-over lease lasts (as a claim's would).
     pub lease_ms: i64,
+    /// Woken when a batch leaves deliveries to be claimed (not admitted ones), so the
+    /// worker claims them at once; a batch that handed everything over wakes nobody.
+    pub wake: Arc<Notify>,
+}
+
+impl Handoff {
+    /// After the commit of a batch that queued `queued` deliveries in all: sends the
+    /// leased claims to the worker, and wakes it for the rest.
+    pub fn hand_over(&self, handed: Vec<(Claim, Ticket)>, queued: &[crate::Result<usize>]) {
+        let total: usize = queued.iter().filter_map(|r| r.as_ref().ok()).sum();
+        let left = total.saturating_sub(handed.len());
+        for claim in handed {
+            // A worker that stopped meanwhile leaves the leases to run out.
+            let _ = self.claims.send(claim);
+        }
+        if left > 0 {
+            self.wake.notify_one();
+        }
+    }
 }

@@ -153,7 +153,9 @@ pub async fn create(
         tags: input.tags,
         created_at: now,
     };
-    let queued = state
+    // No wake-up from here: the store hands new deliveries to this process's worker, or
+    // wakes it for what it could not take (see skyhook_store::handoff).
+    state
         .store
         .create_message(&msg)
         .await
@@ -164,9 +166,6 @@ pub async fn create(
             other => other.into(),
         })?;
     metrics::counter!("skyhook_messages_accepted_total", "source" => "api").increment(1);
-    if queued > 0 {
-        state.wake.notify_one();
-    }
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageOut::new(msg, q.with_content)),
