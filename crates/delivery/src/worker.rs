@@ -82,7 +82,10 @@ impl Worker {
         // `skyhook_store::handoff`); the claim loop below picks up everything else.
         let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
         this.store.set_handoff(Handoff {
-            admission: Arc::new(Admit(Arc::downgrade(&this))),
+            admission: Arc::new(Admit {
+                worker: Arc::downgrade(&this),
+                shutdown: shutdown.clone(),
+            }),
             claims,
             lease_ms: this.config.lease.as_millis() as i64,
             wake: this.wake.clone(),
@@ -418,11 +421,19 @@ struct Room {
 
 /// The worker's [`Admission`] for the store's handoff. Weak: the store must not keep
 /// the worker alive.
-struct Admit(Weak<Worker>);
+/// Nothing is admitted once shutdown began: a delivery handed to a stopping worker
+/// would wait for its lease to run out after the restart instead of going at once.
+struct Admit {
+    worker: Weak<Worker>,
+    shutdown: CancellationToken,
+}
 
 impl Admission for Admit {
     fn admit(&self, endpoint_id: &str) -> Option<Ticket> {
-        let room = self.0.upgrade()?.admit(endpoint_id)?;
+        if self.shutdown.is_cancelled() {
+            return None;
+        }
+        let room = self.worker.upgrade()?.admit(endpoint_id)?;
         Some(Box::new(room))
     }
 }
