@@ -10,12 +10,14 @@
 //!   [`QuotationStore`](skyhook_store::QuotationStore) implementations.
 //!
 //! # Work distribution
-//! Workers on every node claim due deliveries with `FOR UPDATE SKIP LOCKED` and a lease
-//! (a visibility timeout plus a fencing token), so nodes never wait on each other's rows
-//! and a node that dies has its rows become due again when their leases run out. Every
-//! transaction that makes work due also runs `pg_notify('skyhook_work', '')`; PostgreSQL
-//! delivers it on commit to every node's listener ([`Store::watch_for_work`]), which
-//! wakes that node's idle worker at once.
+//! A node's new deliveries go straight to its own worker when it has room, leased in the
+//! transaction that accepts them (`skyhook_store::handoff`). Everything else is claimed by
+//! the workers of every node with `FOR UPDATE SKIP LOCKED` and a lease (a visibility
+//! timeout plus a fencing token), so nodes never wait on each other's rows and a node
+//! that dies has its rows become due again when their leases run out. Every transaction
+//! that makes work due for the claimers also runs `pg_notify('skyhook_work', '')`;
+//! PostgreSQL delivers it on commit to every node's listener
+//! ([`Store::watch_for_work`]), which wakes that node's idle worker at once.
 //!
 //! [`Store::watch_for_work`]: skyhook_store::Store::watch_for_work
 
