@@ -3,10 +3,14 @@
 //! # Layout
 //! - this file: opening the database, pragmas, migrations, error mapping.
 //! - `rows`: turning rows into domain records.
-//! - `store`: the [`Store`](skyhook_store::Store) implementation, queue included.
+//! - `batch`: the group commit of accepted messages and recorded attempts, with the
+//!   handoff of new deliveries to this process's worker.
+//! - `store` and `quotations`: the [`Store`](skyhook_store::Store) and
+//!   [`QuotationStore`](skyhook_store::QuotationStore) implementations.
 //!
 //! All writes go through one connection (SQLite allows one writer at a time; queuing
 //! them in the pool is cheaper than retrying `SQLITE_BUSY`), reads through several.
+//! Commits are `synchronous=FULL`: on disk before the API answers.
 
 use std::path::Path;
 use std::str::FromStr;

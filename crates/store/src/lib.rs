@@ -6,6 +6,9 @@
 //! visibility timeout plus a fencing token) instead of holding in-memory locks, so
 //! several worker processes can share one database and a crashed worker's rows simply
 //! become due again when the lease runs out.
+//!
+//! Shared by both stores: [`group`], the group commit of the hot writes, and
+//! [`handoff`], new deliveries leased to the local worker as they are created.
 #![deny(missing_docs)]
 
 use async_trait::async_trait;
