@@ -1,9 +1,10 @@
 //! The delivery worker: claim due deliveries, run their attempts concurrently, record.
 //!
-//! Wake-ups: the API notifies the `Notify` shared with [`Worker::new`] after committing
-//! a message, so a new delivery starts within milliseconds; otherwise the worker sleeps
-//! exactly until the earliest due row (a retry, or a lease that may expire), never on a
-//! fixed poll.
+//! New deliveries: the store hands those the worker has room for straight to it, leased
+//! in the transaction that accepts the message (`skyhook_store::handoff`), and wakes it
+//! through the `Notify` shared with [`Worker::new`] for the rest; the API wakes it after
+//! a resend or recover. Otherwise the worker sleeps exactly until the earliest due row
+//! (a retry, or a lease that may expire), never on a fixed poll.
 //! Concurrency is bounded by a semaphore; each attempt is its own task, so one slow
 //! endpoint holds only its own permits.
 
