@@ -2,9 +2,10 @@
 //!
 //! New deliveries: the store hands those the worker has room for straight to it, leased
 //! in the transaction that accepts the message (`skyhook_store::handoff`), and wakes it
-//! through the `Notify` shared with [`Worker::new`] for the rest; the API wakes it after
-//! a resend or recover. Otherwise the worker sleeps exactly until the earliest due row
-//! (a retry, or a lease that may expire), never on a fixed poll.
+//! through the `Notify` shared with [`Worker::new`] for the rest; the API and the
+//! dashboard wake it after the other writes that make work due (a quotation, a resend,
+//! a recover). Otherwise the worker sleeps exactly until the earliest due row (a retry,
+//! or a lease that may expire), never on a fixed poll.
 //! Concurrency is bounded by a semaphore; each attempt is its own task, so one slow
 //! endpoint holds only its own permits.
 
