@@ -5,9 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use skyhook_domain::clock::now_ms;
-use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
-use skyhook_store::group::{Applied, Completion, NewDelivery, handed, latest_health, route};
+use skyhook_domain::model::{Endpoint, Message};
+use skyhook_store::group::{
+    Applied, BatchLease, Completion, DeliveryRow, handed, latest_health, route,
+};
 use skyhook_store::handoff::{Handoff, Ticket};
 use skyhook_store::{Claim, Result};
 use sqlx::postgres::{PgConnection, PgPool};
@@ -115,26 +116,12 @@ pub(crate) async fn insert_messages(
     if deliveries.is_empty() {
         return Ok((results, Vec::new()));
     }
-    let now = now_ms();
-    let lease = skyhook_store::new_lease();
-    let lease_until = now + handoff.map_or(0, |h| h.lease_ms);
-    // Leased to this worker (its first attempt counted, as a claim does) or due now.
-    let leased = |d: &NewDelivery| d.ticket.is_some();
-    let column = |leased_value: i64, due_value: fn(&NewDelivery) -> i64| {
-        deliveries
-            .iter()
-            .map(|d| {
-                if leased(d) {
-                    leased_value
-                } else {
-                    due_value(d)
-                }
-            })
-            .collect::<Vec<i64>>()
-    };
+    let lease = BatchLease::new(handoff);
+    let rows: Vec<DeliveryRow> = deliveries.iter().map(|d| d.row(&lease)).collect();
+    let column = |f: fn(&DeliveryRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
     // The NOTIFY, only for work left for the claimers, reaches every node's listener on
     // commit.
-    let rows = sqlx::query(
+    let returned = sqlx::query(
         "WITH queued AS ( \
            INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, updated_at, lease, attempts) \
            SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[]) \
@@ -146,22 +133,17 @@ pub(crate) async fn insert_messages(
     )
     .bind(deliveries.iter().map(|d| d.msg.id.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.endpoint.id.as_str()).collect::<Vec<_>>())
-    .bind(column(DeliveryStatus::Sending.code(), |_| DeliveryStatus::Pending.code()))
-    .bind(column(lease_until, |d| d.msg.created_at))
-    .bind(column(now, |d| d.msg.created_at))
-    .bind(
-        deliveries
-            .iter()
-            .map(|d| leased(d).then_some(lease.as_str()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(column(1, |_| 0))
+    .bind(column(|r| r.status.code()))
+    .bind(column(|r| r.run_at))
+    .bind(column(|r| r.updated_at))
+    .bind(rows.iter().map(|r| r.lease).collect::<Vec<_>>())
+    .bind(column(|r| r.attempts))
     .bind(CHANNEL)
     .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;
     // RETURNING gives no order: match the ids by (message, endpoint), which is unique.
-    let ids: HashMap<(String, String), i64> = rows
+    let ids: HashMap<(String, String), i64> = returned
         .iter()
         .map(|r| Ok(((r.try_get(1)?, r.try_get(2)?), r.try_get(0)?)))
         .collect::<std::result::Result<_, sqlx::Error>>()

@@ -4,9 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use skyhook_domain::clock::now_ms;
-use skyhook_domain::model::{DeliveryStatus, Endpoint, Message};
-use skyhook_store::group::{Applied, Completion, handed, latest_health, route};
+use skyhook_domain::model::{Endpoint, Message};
+use skyhook_store::group::{Applied, BatchLease, Completion, handed, latest_health, route};
 use skyhook_store::handoff::{Handoff, Ticket};
 use skyhook_store::{Claim, Result, StoreError};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool};
@@ -129,9 +128,7 @@ pub(crate) async fn insert_messages(
     .map(|r| r.get::<String, _>(0))
     .collect();
     let (results, deliveries) = route(msgs, &endpoints, &inserted, handoff);
-    let now = now_ms();
-    let lease = skyhook_store::new_lease();
-    let lease_until = now + handoff.map_or(0, |h| h.lease_ms);
+    let lease = BatchLease::new(handoff);
     let ids = multi_row(
         conn,
         "INSERT INTO deliveries (msg_id, endpoint_id, run_at, updated_at, status, lease, attempts) VALUES",
@@ -139,22 +136,14 @@ pub(crate) async fn insert_messages(
         &deliveries,
         7,
         |a, d| {
+            let row = d.row(&lease);
             a.add(&d.msg.id)?;
             a.add(&d.endpoint.id)?;
-            if d.ticket.is_some() {
-                // Leased to this worker, its first attempt counted, as a claim does.
-                a.add(lease_until)?;
-                a.add(now)?;
-                a.add(DeliveryStatus::Sending.code())?;
-                a.add(&lease)?;
-                a.add(1)
-            } else {
-                a.add(d.msg.created_at)?;
-                a.add(d.msg.created_at)?;
-                a.add(DeliveryStatus::Pending.code())?;
-                a.add(None::<String>)?;
-                a.add(0)
-            }
+            a.add(row.run_at)?;
+            a.add(row.updated_at)?;
+            a.add(row.status.code())?;
+            a.add(row.lease)?;
+            a.add(row.attempts)
         },
     )
     .await?;

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use skyhook_domain::clock::Millis;
-use skyhook_domain::model::{Attempt, Endpoint, Message};
+use skyhook_domain::model::{Attempt, DeliveryStatus, Endpoint, Message};
 use skyhook_domain::routing;
 use tokio::sync::{mpsc, oneshot};
 
@@ -189,12 +189,71 @@ pub fn route<'a>(
     (results, deliveries)
 }
 
+/// The lease a batch gives the deliveries its worker admitted.
+pub struct BatchLease {
+    /// The fencing token they share.
+    pub token: String,
+    /// When the batch writes them.
+    pub now: Millis,
+    /// When the lease runs out, as a claim's would.
+    pub until: Millis,
+}
+
+impl BatchLease {
+    /// A fresh lease for a batch written now.
+    pub fn new(handoff: Option<&Handoff>) -> Self {
+        let now = skyhook_domain::clock::now_ms();
+        Self {
+            token: crate::new_lease(),
+            now,
+            until: now + handoff.map_or(0, |h| h.lease_ms),
+        }
+    }
+}
+
+/// The stored state of a new delivery.
+pub struct DeliveryRow<'a> {
+    /// Sending when admitted, pending otherwise.
+    pub status: DeliveryStatus,
+    /// Due now, or when the lease runs out.
+    pub run_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    /// The fencing token, when admitted.
+    pub lease: Option<&'a str>,
+    /// Attempts counted: an admitted delivery's first one is, as a claim counts it.
+    pub attempts: i64,
+}
+
+impl NewDelivery<'_> {
+    /// Its row: leased to the worker under `lease` when admitted, due now otherwise.
+    pub fn row<'a>(&self, lease: &'a BatchLease) -> DeliveryRow<'a> {
+        if self.ticket.is_some() {
+            DeliveryRow {
+                status: DeliveryStatus::Sending,
+                run_at: lease.until,
+                updated_at: lease.now,
+                lease: Some(&lease.token),
+                attempts: 1,
+            }
+        } else {
+            DeliveryRow {
+                status: DeliveryStatus::Pending,
+                run_at: self.msg.created_at,
+                updated_at: self.msg.created_at,
+                lease: None,
+                attempts: 0,
+            }
+        }
+    }
+}
+
 /// The claims to hand over once the batch committed: the admitted deliveries, by the
 /// row ids the insert returned for each (message id, endpoint id).
 pub fn handed(
     deliveries: Vec<NewDelivery<'_>>,
     ids: &HashMap<(String, String), i64>,
-    lease: &str,
+    lease: &BatchLease,
 ) -> Vec<(Claim, Ticket)> {
     deliveries
         .into_iter()
@@ -203,7 +262,7 @@ pub fn handed(
             let id = ids.get(&(d.msg.id.clone(), d.endpoint.id.clone()))?;
             let claim = Claim {
                 delivery_id: *id,
-                lease: lease.to_string(),
+                lease: lease.token.clone(),
                 // Its first attempt, counted when written, as a claim counts it.
                 attempts_made: 1,
                 manual: false,
