@@ -85,11 +85,13 @@ pub(crate) async fn insert_messages(
     // the foreign key and with it the whole batch) is refused alone.
     let app_ids: HashSet<&str> = msgs.iter().map(|m| m.app_id.as_str()).collect();
     let sql = format!(
-        "SELECT a.id AS live_app, {ENDPOINT_COLS} FROM applications a \
+        "SELECT a.id AS live_app, e.seq AS e_seq, {ENDPOINT_COLS} FROM applications a \
          LEFT JOIN endpoints e ON e.app_id = a.id AND e.disabled = 0 \
          WHERE a.id IN (SELECT value FROM json_each(?))"
     );
     let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
+    // Deliveries refer to endpoints and messages by `seq` (migration 0005).
+    let mut endpoint_seqs: HashMap<String, i64> = HashMap::new();
     for row in sqlx::query(AssertSqlSafe(sql))
         .bind(to_json(&app_ids))
         .fetch_all(&mut *conn)
@@ -97,8 +99,10 @@ pub(crate) async fn insert_messages(
         .map_err(map_err)?
     {
         let list = endpoints.entry(row.get("live_app")).or_default();
-        if row.get::<Option<String>, _>("id").is_some() {
-            list.push(rows::endpoint(&row)?);
+        if let Some(seq) = row.get::<Option<i64>, _>("e_seq") {
+            let endpoint = rows::endpoint(&row)?;
+            endpoint_seqs.insert(endpoint.id.clone(), seq);
+            list.push(endpoint);
         }
     }
     let live: Vec<&Message> = msgs
@@ -106,10 +110,10 @@ pub(crate) async fn insert_messages(
         .copied()
         .filter(|m| endpoints.contains_key(&m.app_id))
         .collect();
-    let inserted: HashSet<String> = multi_row(
+    let msg_seqs: HashMap<String, i64> = multi_row(
         conn,
         "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) VALUES",
-        "ON CONFLICT DO NOTHING RETURNING id",
+        "ON CONFLICT DO NOTHING RETURNING id, seq",
         &live,
         8,
         |a, m| {
@@ -125,20 +129,21 @@ pub(crate) async fn insert_messages(
     )
     .await?
     .iter()
-    .map(|r| r.get::<String, _>(0))
+    .map(|r| (r.get(0), r.get(1)))
     .collect();
+    let inserted: HashSet<String> = msg_seqs.keys().cloned().collect();
     let (results, deliveries) = route(msgs, &endpoints, &inserted, handoff);
     let lease = BatchLease::new(handoff);
     let ids = multi_row(
         conn,
-        "INSERT INTO deliveries (msg_id, endpoint_id, run_at, updated_at, status, lease, attempts) VALUES",
-        "RETURNING id, msg_id, endpoint_id",
+        "INSERT INTO deliveries (msg_seq, endpoint_seq, run_at, updated_at, status, lease, attempts) VALUES",
+        "RETURNING id, msg_seq, endpoint_seq",
         &deliveries,
         7,
         |a, d| {
             let row = d.row(&lease);
-            a.add(&d.msg.id)?;
-            a.add(&d.endpoint.id)?;
+            a.add(msg_seqs[&d.msg.id])?;
+            a.add(endpoint_seqs[&d.endpoint.id])?;
             a.add(row.run_at)?;
             a.add(row.updated_at)?;
             a.add(row.status.code())?;
@@ -148,9 +153,16 @@ pub(crate) async fn insert_messages(
     )
     .await?;
     // RETURNING gives no order: match the ids by (message, endpoint), which is unique.
+    let msg_ids: HashMap<i64, &String> = msg_seqs.iter().map(|(id, seq)| (*seq, id)).collect();
+    let endpoint_ids: HashMap<i64, &String> =
+        endpoint_seqs.iter().map(|(id, seq)| (*seq, id)).collect();
     let ids: HashMap<(String, String), i64> = ids
         .iter()
-        .map(|r| ((r.get(1), r.get(2)), r.get(0)))
+        .map(|r| {
+            let (msg, endpoint): (i64, i64) = (r.get(1), r.get(2));
+            let key = (msg_ids[&msg].clone(), endpoint_ids[&endpoint].clone());
+            (key, r.get(0))
+        })
         .collect();
     let handed = handed(deliveries, &ids, &lease);
     Ok((results, handed))
@@ -188,14 +200,15 @@ async fn complete_many(conn: &mut SqliteConnection, done: &[&Completion]) -> Res
         .collect();
     multi_row(
         conn,
-        "INSERT INTO attempts (id, msg_id, endpoint_id, url, status, response_status_code, response, response_duration_ms, trigger_type, created_at) VALUES",
-        "",
+        "WITH v(id, delivery, url, status, response_status_code, response, response_duration_ms, trigger_type, created_at) AS (VALUES",
+        ") INSERT INTO attempts (id, msg_seq, endpoint_seq, url, status, response_status_code, response, response_duration_ms, trigger_type, created_at) \
+         SELECT v.id, d.msg_seq, d.endpoint_seq, v.url, v.status, v.response_status_code, v.response, v.response_duration_ms, v.trigger_type, v.created_at \
+         FROM v JOIN deliveries d ON d.id = v.delivery",
         &recorded,
-        10,
-        |args, (_, a, _)| {
+        9,
+        |args, (c, a, _)| {
             args.add(&a.id)?;
-            args.add(&a.msg_id)?;
-            args.add(&a.endpoint_id)?;
+            args.add(c.delivery_id)?;
             args.add(&a.url)?;
             args.add(a.status.code())?;
             args.add(a.response_status_code)?;

@@ -24,6 +24,8 @@ use sqlx::sqlite::{
 };
 
 mod batch;
+#[cfg(test)]
+mod migration_tests;
 mod quotations;
 mod rows;
 mod store;

@@ -4,9 +4,7 @@
 use skyhook_domain::model::{Application, Attempt, Destination, Endpoint, EventType, Message};
 use skyhook_store::Result;
 use skyhook_store::rows::{self as shared, RowAccess};
-pub(crate) use skyhook_store::rows::{
-    APP_COLS, ATTEMPT_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS,
-};
+pub(crate) use skyhook_store::rows::{APP_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 

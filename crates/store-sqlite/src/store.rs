@@ -12,7 +12,7 @@ use skyhook_store::{
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, Row};
 
-use crate::rows::{self, APP_COLS, ATTEMPT_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS};
+use crate::rows::{self, APP_COLS, ENDPOINT_COLS, EVENT_TYPE_COLS, MESSAGE_COLS};
 use crate::{SqliteStore, map_err};
 use skyhook_store::keyset;
 
@@ -26,20 +26,36 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")
 }
 
-const DESTINATION_COLS: &str =
-    "d.endpoint_id AS d_endpoint_id, d.status AS d_status, d.run_at AS d_run_at";
+// Deliveries and attempts refer to messages and endpoints by `seq` (migration 0005):
+// their text ids come from a join, and a text id given by a caller is looked up once.
+
+const DESTINATION_COLS: &str = "e.id AS d_endpoint_id, d.status AS d_status, d.run_at AS d_run_at";
+
+/// The columns of `skyhook_store::rows::ATTEMPT_COLS`, from `ATTEMPTS_FROM`.
+const ATTEMPT_COLS: &str = "a.id, m.id AS msg_id, e.id AS endpoint_id, a.url, a.status, \
+     a.response_status_code, a.response, a.response_duration_ms, a.trigger_type, a.created_at";
+const ATTEMPTS_FROM: &str = "attempts a JOIN messages m ON m.seq = a.msg_seq \
+     JOIN endpoints e ON e.seq = a.endpoint_seq";
+
+/// A message's `seq` by its id (a list cursor or a filter).
+const MSG_SEQ: &str = "(SELECT seq FROM messages WHERE id = ?)";
+/// An endpoint's `seq` by its id.
+const ENDPOINT_SEQ: &str = "(SELECT seq FROM endpoints WHERE id = ?)";
+/// An attempt's `seq` by its id (a list cursor).
+const ATTEMPT_SEQ: &str = "(SELECT seq FROM attempts WHERE id = ?)";
 
 impl SqliteStore {
-    /// Runs a list query `sql` (ending in a WHERE clause) with keyset paging on `col`.
+    /// Runs a list query `sql` (ending in a WHERE clause) with keyset paging on `col`,
+    /// compared with `cursor` (SQL with one `?` for the page's cursor).
     async fn list<T>(
         &self,
         sql: &str,
         binds: Vec<Bind>,
-        col: &str,
+        (col, cursor): (&str, &str),
         page: &Page,
         map: impl Fn(&SqliteRow) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let ks = keyset(col, page, "?");
+        let ks = keyset(col, page, cursor);
         let mut args = SqliteArguments::default();
         for b in binds.into_iter().chain(ks.cursor.map(Bind::Text)) {
             match b {
@@ -138,7 +154,8 @@ impl Store for SqliteStore {
                 vec![],
             ),
         };
-        self.list(&sql, binds, "id", page, rows::application).await
+        self.list(&sql, binds, ("id", "?"), page, rows::application)
+            .await
     }
 
     async fn update_app(&self, app: &Application) -> Result<()> {
@@ -202,7 +219,7 @@ impl Store for SqliteStore {
             "archived = 0"
         };
         let sql = format!("SELECT {EVENT_TYPE_COLS} FROM event_types WHERE {cond}");
-        self.list(&sql, vec![], "name", page, rows::event_type)
+        self.list(&sql, vec![], ("name", "?"), page, rows::event_type)
             .await
     }
 
@@ -286,7 +303,7 @@ impl Store for SqliteStore {
         self.list(
             &sql,
             vec![Bind::Text(app_id.into())],
-            "e.id",
+            ("e.id", "?"),
             page,
             rows::endpoint,
         )
@@ -330,7 +347,7 @@ impl Store for SqliteStore {
 
     async fn endpoint_stats(&self, endpoint_id: &str) -> Result<EndpointStats> {
         let rows = sqlx::query(
-            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ? GROUP BY status",
+            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?) GROUP BY status",
         )
         .bind(endpoint_id)
         .fetch_all(&self.reader)
@@ -391,15 +408,19 @@ impl Store for SqliteStore {
             sql.push_str(" AND m.created_at > ?");
             binds.push(Bind::Int(t));
         }
-        self.list(&sql, binds, "m.id", page, rows::message).await
+        self.list(&sql, binds, ("m.seq", MSG_SEQ), page, rows::message)
+            .await
     }
 
     async fn list_destinations(&self, msg_id: &str, page: &Page) -> Result<Vec<Destination>> {
-        let sql = format!("SELECT {DESTINATION_COLS} FROM deliveries d WHERE d.msg_id = ?");
+        let sql = format!(
+            "SELECT {DESTINATION_COLS} FROM deliveries d JOIN endpoints e ON e.seq = d.endpoint_seq \
+             WHERE d.msg_seq = {MSG_SEQ}"
+        );
         self.list(
             &sql,
             vec![Bind::Text(msg_id.into())],
-            "d.endpoint_id",
+            ("e.id", "?"),
             page,
             rows::destination,
         )
@@ -413,14 +434,15 @@ impl Store for SqliteStore {
         page: &Page,
     ) -> Result<Vec<(Message, Destination)>> {
         let mut sql = format!(
-            "SELECT {MESSAGE_COLS}, {DESTINATION_COLS} FROM deliveries d JOIN messages m ON m.id = d.msg_id WHERE d.endpoint_id = ?"
+            "SELECT {MESSAGE_COLS}, {DESTINATION_COLS} FROM deliveries d JOIN messages m ON m.seq = d.msg_seq \
+             JOIN endpoints e ON e.seq = d.endpoint_seq WHERE d.endpoint_seq = {ENDPOINT_SEQ}"
         );
         let mut binds = vec![Bind::Text(endpoint_id.into())];
         if let Some(s) = status {
             sql.push_str(" AND d.status = ?");
             binds.push(Bind::Int(s));
         }
-        self.list(&sql, binds, "d.msg_id", page, |r| {
+        self.list(&sql, binds, ("d.msg_seq", MSG_SEQ), page, |r| {
             Ok((rows::message(r)?, rows::destination(r)?))
         })
         .await
@@ -432,7 +454,8 @@ impl Store for SqliteStore {
         filter: &AttemptFilter,
         page: &Page,
     ) -> Result<Vec<Attempt>> {
-        self.list_attempts("msg_id", msg_id, filter, page).await
+        self.list_attempts("a.msg_seq", MSG_SEQ, msg_id, filter, page)
+            .await
     }
 
     async fn list_attempts_for_endpoint(
@@ -441,12 +464,12 @@ impl Store for SqliteStore {
         filter: &AttemptFilter,
         page: &Page,
     ) -> Result<Vec<Attempt>> {
-        self.list_attempts("endpoint_id", endpoint_id, filter, page)
+        self.list_attempts("a.endpoint_seq", ENDPOINT_SEQ, endpoint_id, filter, page)
             .await
     }
 
     async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Option<Attempt>> {
-        let sql = format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE msg_id = ? AND id = ?");
+        let sql = format!("SELECT {ATTEMPT_COLS} FROM {ATTEMPTS_FROM} WHERE m.id = ? AND a.id = ?");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(msg_id)
             .bind(attempt_id)
@@ -460,8 +483,9 @@ impl Store for SqliteStore {
         // A delivery still on its schedule is just made due now; a finished one gets
         // a single manual attempt.
         sqlx::query(
-            "INSERT INTO deliveries (msg_id, endpoint_id, status, run_at, manual, updated_at) VALUES (?1, ?2, 1, ?3, 1, ?3) \
-             ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET run_at = ?3, updated_at = ?3, \
+            "INSERT INTO deliveries (msg_seq, endpoint_seq, status, run_at, manual, updated_at) \
+             SELECT m.seq, e.seq, 1, ?3, 1, ?3 FROM messages m, endpoints e WHERE m.id = ?1 AND e.id = ?2 \
+             ON CONFLICT (msg_seq, endpoint_seq) DO UPDATE SET run_at = ?3, updated_at = ?3, \
                manual = CASE WHEN status IN (0, 2) THEN 1 ELSE manual END, \
                status = CASE WHEN status IN (0, 2) THEN 1 ELSE status END",
         )
@@ -483,8 +507,8 @@ impl Store for SqliteStore {
     ) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE deliveries SET status = 1, run_at = ?1, manual = 1, updated_at = ?1 \
-             WHERE endpoint_id = ?2 AND status = 2 AND msg_id IN \
-               (SELECT id FROM messages WHERE created_at >= ?3 AND created_at < ?4)",
+             WHERE endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?2) AND status = 2 AND msg_seq IN \
+               (SELECT seq FROM messages WHERE created_at >= ?3 AND created_at < ?4)",
         )
         .bind(now)
         .bind(endpoint_id)
@@ -510,7 +534,8 @@ impl Store for SqliteStore {
         let claimed = sqlx::query(
             "UPDATE deliveries SET status = 3, run_at = ?1 + ?2, lease = ?3, attempts = attempts + 1 - manual, updated_at = ?1 \
              WHERE id IN (SELECT id FROM deliveries WHERE run_at <= ?1 \
-               AND endpoint_id NOT IN (SELECT value FROM json_each(?5)) ORDER BY run_at LIMIT ?4) \
+               AND endpoint_seq NOT IN (SELECT seq FROM endpoints WHERE id IN (SELECT value FROM json_each(?5))) \
+               ORDER BY run_at LIMIT ?4) \
              RETURNING id",
         )
         .bind(now)
@@ -528,7 +553,7 @@ impl Store for SqliteStore {
         let ids: Vec<i64> = claimed.iter().map(|r| r.get::<i64, _>(0)).collect();
         let sql = format!(
             "SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, d.holds_slot AS d_holds_slot, {MESSAGE_COLS}, {ENDPOINT_COLS} \
-             FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
+             FROM deliveries d JOIN messages m ON m.seq = d.msg_seq JOIN endpoints e ON e.seq = d.endpoint_seq \
              WHERE d.id IN (SELECT value FROM json_each(?))"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -706,23 +731,26 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Attempts whose `col` is the seq that `seq_of` finds for `id`.
     async fn list_attempts(
         &self,
         col: &str,
-        value: &str,
+        seq_of: &str,
+        id: &str,
         filter: &AttemptFilter,
         page: &Page,
     ) -> Result<Vec<Attempt>> {
-        let mut sql = format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE {col} = ?");
-        let mut binds = vec![Bind::Text(value.into())];
+        let mut sql = format!("SELECT {ATTEMPT_COLS} FROM {ATTEMPTS_FROM} WHERE {col} = {seq_of}");
+        let mut binds = vec![Bind::Text(id.into())];
         if let Some(s) = filter.status {
-            sql.push_str(" AND status = ?");
+            sql.push_str(" AND a.status = ?");
             binds.push(Bind::Int(s));
         }
         if let Some(ep) = &filter.endpoint_id {
-            sql.push_str(" AND endpoint_id = ?");
+            sql.push_str(" AND e.id = ?");
             binds.push(Bind::Text(ep.clone()));
         }
-        self.list(&sql, binds, "id", page, rows::attempt).await
+        self.list(&sql, binds, ("a.seq", ATTEMPT_SEQ), page, rows::attempt)
+            .await
     }
 }
