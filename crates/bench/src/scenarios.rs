@@ -117,7 +117,7 @@ struct Ctx {
     servers: Vec<Spawned>,
     /// The first node's (backlog restarts it as a worker).
     spec: Option<SpawnSpec>,
-    _dirs: Vec<DataDir>,
+    dirs: Vec<DataDir>,
     label: String,
     load_before: Vec<f64>,
     deadline: Instant,
@@ -186,7 +186,7 @@ impl Ctx {
             rx,
             servers,
             spec,
-            _dirs: dirs,
+            dirs,
             label,
             load_before,
             deadline: Instant::now() + Duration::from_secs(args.timeout),
@@ -432,7 +432,27 @@ async fn e2e(args: &TargetArgs, n: u64, c: usize) -> anyhow::Result<Value> {
         }),
     );
     stop(&mut ctx).await;
-    Ok(result)
+    Ok(with_stored_size(&ctx, result, accepted))
+}
+
+/// Adds what the accepted messages take on disk, for a spawned SQLite node once it has
+/// stopped (its WAL checkpointed): the database file's bytes per message, with and
+/// without the payload (`null` for PostgreSQL or `--server`). The file's fixed part
+/// (schema, the app, the endpoint) is counted in too, and free pages are not vacuumed
+/// away, so it is an upper bound.
+fn with_stored_size(ctx: &Ctx, mut result: Value, accepted: u64) -> Value {
+    let per_message = (ctx.store() == Some("sqlite") && accepted > 0).then(|| {
+        let bytes: u64 = ["skyhook.db", "skyhook.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(ctx.dirs[0].path.join(f)).ok())
+            .map(|m| m.len())
+            .sum();
+        bytes as f64 / accepted as f64
+    });
+    result["stored_bytes_per_message"] = json!(per_message.map(f64::round));
+    result["stored_bytes_beyond_payload"] =
+        json!(per_message.map(|b| (b - ctx.args.payload_bytes as f64).round()));
+    result
 }
 
 async fn stop(ctx: &mut Ctx) {

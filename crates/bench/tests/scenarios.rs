@@ -114,6 +114,8 @@ fn keys(scenario: &str) -> &'static [&'static str] {
             "ingest_msg_per_s",
             "delivered_msg_per_s",
             "latency_ms",
+            "stored_bytes_per_message",
+            "stored_bytes_beyond_payload",
         ],
         "latency" => &[
             "target_rate",
@@ -191,6 +193,9 @@ fn assert_all_delivered(v: &Value, messages: u64, delivered_key: &str, endpoints
 fn e2e() {
     if let Some(v) = run("e2e -n 200 -c 5") {
         assert_all_delivered(&v, 200, "delivered", 1);
+        // A spawned SQLite node reports its file's size per message: at least the payload.
+        let stored = v["stored_bytes_per_message"].as_f64();
+        assert!(stored.is_some_and(|b| b >= 256.0), "{v}");
     }
 }
 

@@ -559,7 +559,15 @@ async fn in_flight_deliveries_finish_before_a_graceful_stop(backend: Backend) {
         (d[0]["status"] == 3).then_some(())
     })
     .await;
+    let wal = server.db_path().with_extension("db-wal");
     assert_eq!(server.stop().await, 0);
+    if backend == Backend::Sqlite {
+        let wal_bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert_eq!(
+            wal_bytes, 0,
+            "a clean stop checkpoints the WAL into the database file"
+        );
+    }
     let server = Server::start_in(
         dir,
         ServerOpts::dev()

@@ -725,6 +725,14 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        // Everything into the database file, the WAL emptied: a stopped node's data is
+        // one file (a copy of it is a backup) and its size is what the data takes.
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await
+        {
+            tracing::warn!(error = %e, "checkpoint at shutdown failed; the WAL keeps the data");
+        }
         self.writer.close().await;
         self.reader.close().await;
     }
