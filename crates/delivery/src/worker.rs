@@ -7,7 +7,10 @@
 //! a recover). Otherwise the worker sleeps exactly until the earliest due row (a retry,
 //! or a lease that may expire), never on a fixed poll.
 //! Concurrency is bounded by a semaphore; each attempt is its own task, so one slow
-//! endpoint holds only its own permits.
+//! endpoint holds only its own permits. An endpoint at its cap of requests in flight
+//! may have as many deliveries again waiting here for a slot (FIFO), so a burst for one
+//! endpoint is handed over or claimed once instead of going back to the database and
+//! being claimed again; one waiting longer than half its lease is put back.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -54,8 +57,18 @@ pub struct Worker {
     config: WorkerConfig,
     wake: Arc<Notify>,
     permits: Arc<Semaphore>,
-    /// Attempts in flight per endpoint.
-    in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// Per endpoint with attempts here: its request slots and how many hold or wait.
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, EndpointGate>>,
+    /// Cancelled when the node stops: waiting deliveries go back to the queue.
+    shutdown: CancellationToken,
+}
+
+/// An endpoint's share of this node.
+struct EndpointGate {
+    /// `per_endpoint` request slots, taken in arrival order.
+    slots: Arc<Semaphore>,
+    /// Attempts admitted: sending, or waiting for a slot.
+    admitted: usize,
 }
 
 impl Worker {
@@ -74,11 +87,13 @@ impl Worker {
             wake,
             permits,
             in_flight: Default::default(),
+            shutdown: CancellationToken::new(),
         }
     }
 
     /// Runs until `shutdown` is cancelled, then waits (bounded) for in-flight attempts.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        self.shutdown = shutdown.clone();
         let this = Arc::new(self);
         // New messages come leased straight from the store when it can (see
         // `skyhook_store::handoff`); the claim loop below picks up everything else.
@@ -179,39 +194,75 @@ impl Worker {
         Ok(Some(sleep_until(next, now_ms(), self.config.max_idle)))
     }
 
-    /// Endpoints with `per_endpoint` attempts in flight here.
+    /// The most attempts one endpoint may have admitted here: its slots, and as many
+    /// waiting for one.
+    fn endpoint_cap(&self) -> usize {
+        self.config.per_endpoint * 2
+    }
+
+    /// Endpoints that can admit nothing more here.
     fn busy_endpoints(&self) -> Vec<String> {
         let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         in_flight
             .iter()
-            .filter(|(_, n)| **n >= self.config.per_endpoint)
+            .filter(|(_, gate)| gate.admitted >= self.endpoint_cap())
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    /// Room for one attempt to `endpoint_id`: a node-wide permit and one of the
-    /// endpoint's slots, if both are free now.
+    /// Room for one attempt to `endpoint_id`: a node-wide permit, and a place among the
+    /// endpoint's admitted attempts, if both are free now.
     fn admit(self: &Arc<Self>, endpoint_id: &str) -> Option<Room> {
         let permit = self.permits.clone().try_acquire_owned().ok()?;
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let n = in_flight.entry(endpoint_id.to_string()).or_insert(0);
-        if *n >= self.config.per_endpoint {
+        let gate = in_flight
+            .entry(endpoint_id.to_string())
+            .or_insert_with(|| EndpointGate {
+                slots: Arc::new(Semaphore::new(self.config.per_endpoint)),
+                admitted: 0,
+            });
+        if gate.admitted >= self.endpoint_cap() {
             return None;
         }
-        *n += 1;
-        let slot = EndpointSlot {
+        gate.admitted += 1;
+        let share = EndpointShare {
             worker: self.clone(),
             endpoint_id: endpoint_id.to_string(),
+            slots: gate.slots.clone(),
         };
-        Some(Room { permit, slot })
+        Some(Room { permit, share })
     }
 
-    /// Runs the attempt of `claim` in its own task, in `room`.
+    /// Runs the attempt of `claim` in its own task, in `room`, once the endpoint has a
+    /// free slot. One that waits longer than half its lease (so it cannot outlive it),
+    /// or past the start of shutdown, is put back in the queue unsent.
     fn start(self: &Arc<Self>, claim: Claim, room: Room) {
         let this = self.clone();
         tokio::spawn(async move {
-            let Room { permit, slot } = room;
-            this.deliver(claim, slot).await;
+            let Room { permit, share } = room;
+            let slot = tokio::select! {
+                slot = tokio::time::timeout(this.config.lease / 2, share.slots.clone().acquire_owned()) => {
+                    slot.ok().and_then(Result::ok)
+                }
+                _ = this.shutdown.cancelled() => None,
+            };
+            match slot {
+                Some(slot) => {
+                    this.deliver(
+                        claim,
+                        EndpointSlot {
+                            _slot: slot,
+                            _share: share,
+                        },
+                    )
+                    .await
+                }
+                None => {
+                    if let Err(e) = this.store.defer(&claim, now_ms(), claim.holds_slot).await {
+                        tracing::warn!(error = %e, "putting back a delivery that waited for its endpoint failed; its lease will run out");
+                    }
+                }
+            }
             drop(permit);
             // A freed permit may be able to take work that was left waiting.
             this.wake.notify_one();
@@ -414,11 +465,11 @@ impl Worker {
     }
 }
 
-/// What an attempt holds while it runs: a node-wide permit until it is recorded, the
-/// endpoint's slot until its request is over.
+/// What an admitted attempt holds: a node-wide permit until it is recorded, its place
+/// among the endpoint's admitted attempts until its request is over.
 struct Room {
     permit: OwnedSemaphorePermit,
-    slot: EndpointSlot,
+    share: EndpointShare,
 }
 
 /// The worker's [`Admission`] for the store's handoff. Weak: the store must not keep
@@ -440,29 +491,37 @@ impl Admission for Admit {
     }
 }
 
-/// One of an endpoint's `per_endpoint` request slots on this node, held while its
-/// request is in flight; dropping it frees the slot and wakes the claim loop.
-struct EndpointSlot {
+/// One admitted attempt to an endpoint; dropping it makes room for another and wakes the
+/// claim loop.
+struct EndpointShare {
     worker: Arc<Worker>,
     endpoint_id: String,
+    slots: Arc<Semaphore>,
 }
 
-impl Drop for EndpointSlot {
+impl Drop for EndpointShare {
     fn drop(&mut self) {
         let mut in_flight = self
             .worker
             .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = in_flight.get_mut(&self.endpoint_id) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(gate) = in_flight.get_mut(&self.endpoint_id) {
+            gate.admitted -= 1;
+            if gate.admitted == 0 {
                 in_flight.remove(&self.endpoint_id);
             }
         }
         drop(in_flight);
         self.worker.wake.notify_one();
     }
+}
+
+/// One of an endpoint's `per_endpoint` request slots on this node, held while its
+/// request is in flight (the slot is freed before the share: fields drop in order).
+struct EndpointSlot {
+    _slot: OwnedSemaphorePermit,
+    _share: EndpointShare,
 }
 
 fn sleep_until(next_due: Option<Millis>, now: Millis, max: Duration) -> Duration {

@@ -114,6 +114,48 @@ async fn sigkill_at_random_moments_loses_no_accepted_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_for_one_endpoint_keeps_to_its_32_requests_at_once() {
+    // Each request takes 200 ms, so with at most 32 at once no 190 ms window can see
+    // more than 32 arrive; the rest of the burst waits (on the node or in the queue).
+    const SERVICE: Duration = Duration::from_millis(200);
+    let server = Server::start(ServerOpts::dev()).await;
+    let api = server.api();
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Slow(SERVICE));
+    let app = api.app("burst").await;
+    api.endpoint(&app, json!({"url": rx.url("/burst")})).await;
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..150 {
+        let (api, app) = (api.clone(), app.clone());
+        sends.spawn(async move { api.message(&app, "a.b", json!({"i": i})).await });
+    }
+    let mut ids = HashSet::new();
+    while let Some(id) = sends.join_next().await {
+        ids.insert(id.unwrap());
+    }
+    let got = rx.wait_for("/burst", 150).await;
+    let seen: HashSet<&str> = got.iter().map(|d| d.header("webhook-id")).collect();
+    assert_eq!(seen.len(), 150, "every message once");
+    assert!(ids.iter().all(|id| seen.contains(id.as_str())));
+    let mut at: Vec<Instant> = got.iter().map(|d| d.at).collect();
+    at.sort();
+    let window = SERVICE - Duration::from_millis(10);
+    let most = (0..at.len())
+        .map(|i| at[i..].iter().take_while(|t| **t - at[i] < window).count())
+        .max()
+        .unwrap();
+    assert!(most <= 32, "{most} requests began within {window:?}");
+    // The cap was reached: the test would pass trivially if the sends were slow.
+    assert!(
+        most >= 16,
+        "only {most} requests at once: the burst did not pile up"
+    );
+    for id in &ids {
+        assert_eq!(settled(&api, &app, id).await[0]["status"], 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_under_load_exits_cleanly_and_loses_nothing() {
     let opts = ServerOpts::dev().env("SKYHOOK_DELIVERY_TIMEOUT", "2s");
     let rx = Receiver::start().await;
