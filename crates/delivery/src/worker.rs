@@ -12,6 +12,7 @@
 //! endpoint is handed over or claimed once instead of going back to the database and
 //! being claimed again; one waiting longer than half its lease is put back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -61,6 +62,11 @@ pub struct Worker {
     in_flight: std::sync::Mutex<std::collections::HashMap<String, EndpointGate>>,
     /// Cancelled when the node stops: waiting deliveries go back to the queue.
     shutdown: CancellationToken,
+    /// Whether the last claim was held back by the node's or an endpoint's room, so a
+    /// finished attempt should wake the claim loop. When it was not, a success wakes
+    /// nothing: a claim then would only find the database as the last one left it, and
+    /// it would compete with the group commit for SQLite's single writer.
+    starved: AtomicBool,
 }
 
 /// An endpoint's share of this node.
@@ -88,6 +94,14 @@ impl Worker {
             permits,
             in_flight: Default::default(),
             shutdown: CancellationToken::new(),
+            starved: AtomicBool::new(true),
+        }
+    }
+
+    /// Wakes the claim loop if it was held back by room that a finished attempt frees.
+    fn wake_if_starved(&self) {
+        if self.starved.load(Ordering::Acquire) {
+            self.wake.notify_one();
         }
     }
 
@@ -152,6 +166,8 @@ impl Worker {
 
     /// Claims what fits and starts it; returns how long to sleep, or `None` to go again at once.
     async fn tick(self: &Arc<Self>) -> Result<Option<Duration>, skyhook_store::StoreError> {
+        // Starved until this claim shows otherwise, so an attempt ending meanwhile wakes us.
+        self.starved.store(true, Ordering::Release);
         let free = self.permits.available_permits().min(256) as u32;
         if free == 0 {
             return Ok(Some(self.config.max_idle));
@@ -164,8 +180,10 @@ impl Worker {
             .await?;
         let full = claims.len() as u32 == free;
         let claimed_any = !claims.is_empty();
+        let mut refused = false;
         for claim in claims {
             let Some(room) = self.admit(&claim.endpoint.id) else {
+                refused = true;
                 // This batch brought more for one endpoint than its cap (or new messages
                 // handed over took the room meanwhile): put the rest back (not counted
                 // as attempts); they are claimed as room frees up.
@@ -189,6 +207,9 @@ impl Worker {
                 self.config.max_idle
             };
             return Ok(Some(wait.min(self.config.max_idle)));
+        }
+        if !refused {
+            self.starved.store(false, Ordering::Release);
         }
         let next = self.store.next_due().await?;
         Ok(Some(sleep_until(next, now_ms(), self.config.max_idle)))
@@ -261,11 +282,13 @@ impl Worker {
                     if let Err(e) = this.store.defer(&claim, now_ms(), claim.holds_slot).await {
                         tracing::warn!(error = %e, "putting back a delivery that waited for its endpoint failed; its lease will run out");
                     }
+                    // It is due now, for whoever has room.
+                    this.wake.notify_one();
                 }
             }
             drop(permit);
             // A freed permit may be able to take work that was left waiting.
-            this.wake.notify_one();
+            this.wake_if_starved();
         });
     }
 
@@ -289,6 +312,8 @@ impl Worker {
             if let Err(e) = self.store.defer(&claim, until, true).await {
                 tracing::warn!(error = %e, "deferring a throttled delivery failed");
             }
+            // The claim loop must sleep no longer than until its slot.
+            self.wake.notify_one();
             return;
         }
         let in_flight = crate::metrics::InFlight::start();
@@ -361,7 +386,12 @@ impl Worker {
         } else {
             log_attempt!(info);
         }
-        if self.record(&claim, &attempt, outcome).await
+        let recorded = self.record(&claim, &attempt, outcome).await;
+        if !outcome.is_success() {
+            // A retry may now be due before the claim loop means to look again.
+            self.wake.notify_one();
+        }
+        if recorded
             && !outcome.is_success()
             && !claim.endpoint.disabled
             && operational::should_disable(
@@ -513,7 +543,7 @@ impl Drop for EndpointShare {
             }
         }
         drop(in_flight);
-        self.worker.wake.notify_one();
+        self.worker.wake_if_starved();
     }
 }
 

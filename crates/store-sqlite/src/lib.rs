@@ -66,8 +66,11 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
+        // No ping before each use (sqlx's default): the database is a local file, and
+        // the ping was a round trip to the connection's thread on every statement.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(opts.clone())
             .await
             .map_err(map_err)?;
@@ -80,6 +83,7 @@ impl SqliteStore {
         })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(opts.read_only(true))
             .await
             .map_err(map_err)?;
