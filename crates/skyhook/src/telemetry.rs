@@ -27,7 +27,11 @@ pub fn init_tracing() {
     use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_env("SKYHOOK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("SKYHOOK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let fmt = if json {
         fmt.json()
             .with_current_span(true)

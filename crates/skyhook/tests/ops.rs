@@ -321,6 +321,19 @@ async fn json_logs_parse_line_by_line_and_carry_the_ids() {
     );
 }
 
+#[tokio::test]
+async fn text_logs_written_to_a_file_carry_no_colour_codes() {
+    // The test server's stderr is a file, as under systemd or with `2> skyhook.log`.
+    let server = Server::start(ServerOpts::dev()).await;
+    server.api().app("plain").await;
+    let log = eventually("a request in the log", Duration::from_secs(10), || async {
+        let log = server.log();
+        log.contains("request finished").then_some(log)
+    })
+    .await;
+    assert!(!log.contains('\u{1b}'), "ANSI escape codes in:\n{log}");
+}
+
 // ------------------------------------------------------------------- CLI
 
 fn cli(server: &Server) -> Command {
