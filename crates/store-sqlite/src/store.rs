@@ -346,13 +346,14 @@ impl Store for SqliteStore {
     }
 
     async fn endpoint_stats(&self, endpoint_id: &str) -> Result<EndpointStats> {
-        let rows = sqlx::query(
-            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?) GROUP BY status",
-        )
-        .bind(endpoint_id)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
+        let sql = format!(
+            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_seq = {ENDPOINT_SEQ} GROUP BY status"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(endpoint_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
         let mut stats = EndpointStats::default();
         for row in rows {
             let n: i64 = row.get(1);
