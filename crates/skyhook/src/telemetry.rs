@@ -186,6 +186,21 @@ fn describe() {
         Unit::Seconds,
         "From a message's acceptance to a 2xx answer from the endpoint (retries included)"
     );
+    describe_histogram!(
+        "skyhook_group_commit_writes",
+        Unit::Count,
+        "Writes (accepted messages, recorded attempts) committed in one group-commit transaction"
+    );
+    describe_histogram!(
+        "skyhook_group_commit_seconds",
+        Unit::Seconds,
+        "Duration of one group-commit transaction, commit included"
+    );
+    describe_histogram!(
+        "skyhook_group_commit_wait_seconds",
+        Unit::Seconds,
+        "How long the first write of a group-commit batch waited for the batch before it"
+    );
     describe_counter!(
         "skyhook_endpoint_failures_total",
         "Failed attempts per endpoint (the first 100 endpoints to fail have their own label, the rest count as endpoint_id=\"other\")"

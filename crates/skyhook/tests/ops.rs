@@ -183,10 +183,13 @@ async fn metrics_count_a_success_a_failure_and_a_retry() {
     }
     let (ep_ok, ep_bad, ep_flaky) = (&eps[0], &eps[1], &eps[2]);
 
-    // Counters are recorded just after the attempt is; poll until they show up.
+    // Counters are recorded just after the attempt is, a group commit's just after it
+    // answered its writes (3 messages, 5 attempts); poll until they show up.
     let text = eventually("attempt metrics", Duration::from_secs(10), || async {
         let t = metrics(&server).await;
-        (sample(&t, "skyhook_attempt_duration_seconds_count", &[]) == Some(5.0)).then_some(t)
+        let attempts = sample(&t, "skyhook_attempt_duration_seconds_count", &[]);
+        let writes = sample(&t, "skyhook_group_commit_writes_sum", &[]);
+        (attempts == Some(5.0) && writes == Some(8.0)).then_some(t)
     })
     .await;
     let get = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels).unwrap_or(0.0);
@@ -228,6 +231,19 @@ async fn metrics_count_a_success_a_failure_and_a_retry() {
     );
     assert!(
         text.contains("skyhook_attempt_duration_seconds_bucket"),
+        "{text}"
+    );
+    // One transaction per batch, each timed, and none can hold more writes than exist.
+    let batches = get("skyhook_group_commit_writes_count", &[]);
+    assert!((1.0..=8.0).contains(&batches), "{text}");
+    assert_eq!(
+        get("skyhook_group_commit_seconds_count", &[]),
+        batches,
+        "{text}"
+    );
+    assert_eq!(
+        get("skyhook_group_commit_wait_seconds_count", &[]),
+        batches,
         "{text}"
     );
     assert_eq!(get("skyhook_deliveries_in_flight", &[]), 0.0, "{text}");

@@ -6,9 +6,15 @@
 //! answer; a task takes everything waiting (up to [`MAX_BATCH`]) and hands it to the
 //! store, which applies it in one transaction with multi-row statements. Alone, a write
 //! goes through at once; under load, one commit carries hundreds.
+//!
+//! Metrics (the `metrics` facade; `/metrics` when the binary installs the recorder):
+//! `skyhook_group_commit_writes` (writes per batch), `skyhook_group_commit_seconds`
+//! (one batch's transaction) and `skyhook_group_commit_wait_seconds` (how long a batch's
+//! first write waited for the batch before it).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::time::Instant;
 
 use skyhook_domain::clock::Millis;
 use skyhook_domain::model::{Attempt, DeliveryStatus, Endpoint, Message};
@@ -34,10 +40,13 @@ enum Op {
     Complete(Box<Completion>, oneshot::Sender<Result<bool>>),
 }
 
+/// A write with the moment it was queued.
+type Queued = (Instant, Op);
+
 /// The queue of a running group commit.
 #[derive(Clone)]
 pub struct GroupCommit {
-    ops: mpsc::Sender<Op>,
+    ops: mpsc::Sender<Queued>,
 }
 
 impl GroupCommit {
@@ -49,17 +58,23 @@ impl GroupCommit {
         F: Fn(Vec<Message>, Vec<Completion>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Applied>> + Send + 'static,
     {
-        let (tx, mut rx) = mpsc::channel::<Op>(4 * MAX_BATCH);
+        let (tx, mut rx) = mpsc::channel::<Queued>(4 * MAX_BATCH);
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
+            while let Some((queued_at, first)) = rx.recv().await {
+                let started = Instant::now();
                 let mut ops = vec![first];
                 while ops.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(op) => ops.push(op),
+                        Ok((_, op)) => ops.push(op),
                         Err(_) => break,
                     }
                 }
+                metrics::histogram!("skyhook_group_commit_wait_seconds")
+                    .record(started.duration_since(queued_at).as_secs_f64());
+                metrics::histogram!("skyhook_group_commit_writes").record(ops.len() as f64);
                 run(ops, &apply).await;
+                metrics::histogram!("skyhook_group_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
             }
         });
         Self { ops: tx }
@@ -86,7 +101,7 @@ impl GroupCommit {
     }
 
     async fn send(&self, op: Op) -> Result<()> {
-        self.ops.send(op).await.map_err(closed)
+        self.ops.send((Instant::now(), op)).await.map_err(closed)
     }
 }
 
