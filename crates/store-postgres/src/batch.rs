@@ -225,13 +225,13 @@ async fn complete_many(conn: &mut PgConnection, done: &[Completion]) -> Result<V
     }
     // The latest outcome per endpoint decides its health; only endpoints whose health
     // changes are touched, in id order so concurrent batches cannot deadlock.
-    for (endpoint_id, (success, at)) in latest_health(recorded.iter().copied()) {
+    for (endpoint_id, (_, attempt, outcome)) in latest_health(recorded.iter().copied()) {
         sqlx::query(
             "UPDATE endpoints SET failing_since = CASE WHEN $1 THEN NULL ELSE $2 END \
              WHERE id = $3 AND NOT disabled AND (failing_since IS NULL) = (NOT $1)",
         )
-        .bind(success)
-        .bind(at)
+        .bind(outcome.is_success())
+        .bind(attempt.created_at)
         .bind(endpoint_id)
         .execute(&mut *conn)
         .await

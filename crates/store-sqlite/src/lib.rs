@@ -8,8 +8,8 @@
 //! - `store` and `quotations`: the [`Store`](skyhook_store::Store) and
 //!   [`QuotationStore`](skyhook_store::QuotationStore) implementations.
 //!
-//! All writes go through one connection (SQLite allows one writer at a time; queuing
-//! them in the pool is cheaper than retrying `SQLITE_BUSY`), reads through several.
+//! All writes go through one connection, the [`Writer`] (SQLite allows one writer at a
+//! time; queuing writes is cheaper than retrying `SQLITE_BUSY`), reads through a pool.
 //! Commits are `synchronous=FULL`: on disk before the API answers.
 
 use std::path::Path;
@@ -20,8 +20,11 @@ use std::time::Duration;
 use skyhook_store::StoreError;
 use skyhook_store::handoff::Handoff;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Connection};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 mod batch;
 #[cfg(test)]
@@ -35,7 +38,7 @@ mod test_support;
 /// The SQLite-backed store.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: Writer,
     reader: SqlitePool,
     /// The group commit of the hot writes (see `batch`).
     batch: skyhook_store::group::GroupCommit,
@@ -66,21 +69,17 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
-        // No ping before each use (sqlx's default): the database is a local file, and
-        // the ping was a round trip to the connection's thread on every statement.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(opts.clone())
-            .await
-            .map_err(map_err)?;
-        MIGRATOR.run(&writer).await.map_err(|e| match e {
+        let mut conn = opts.connect().await.map_err(map_err)?;
+        MIGRATOR.run(&mut conn).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Internal(format!(
                 "the database schema is newer than this binary (it has migration {v}, which \
                  this binary does not know); upgrade skyhook"
             )),
             e => StoreError::Internal(format!("migrations: {e}")),
         })?;
+        let writer = Writer(Arc::new(Mutex::new(Some(conn))));
+        // No ping before each use (sqlx's default): the database is a local file, and
+        // the ping was a round trip to the connection's thread on every statement.
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
@@ -101,6 +100,47 @@ impl SqliteStore {
             handoff,
         })
     }
+}
+
+/// The one write connection. Not a pool of one: sqlx's pool answers every release with
+/// a spawned task that pings the connection (a round trip to its thread) before the next
+/// user may have it, and on the connection every accepted message waits for, that was a
+/// quarter of the group commit's time. Users queue on the mutex in arrival order.
+#[derive(Clone)]
+pub(crate) struct Writer(Arc<Mutex<Option<SqliteConnection>>>);
+
+impl Writer {
+    /// The connection, once the users before have finished with it.
+    pub(crate) async fn conn(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>, StoreError> {
+        MutexGuard::try_map(self.0.lock().await, Option::as_mut).map_err(|_| closed())
+    }
+
+    /// The connection, or the whole slot: [`batch`] may have to give the connection up.
+    pub(crate) async fn slot(&self) -> MutexGuard<'_, Option<SqliteConnection>> {
+        self.0.lock().await
+    }
+
+    /// Checkpoints and closes the connection; later users get `Unavailable`.
+    async fn close(&self) {
+        let Some(mut conn) = self.0.lock().await.take() else {
+            return;
+        };
+        // Everything into the database file, the WAL emptied: a stopped node's data is
+        // one file (a copy of it is a backup) and its size is what the data takes.
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
+            .await
+        {
+            tracing::warn!(error = %e, "checkpoint at shutdown failed; the WAL keeps the data");
+        }
+        if let Err(e) = conn.close().await {
+            tracing::warn!(error = %e, "closing the SQLite writer failed");
+        }
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".into())
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {

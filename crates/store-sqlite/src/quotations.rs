@@ -7,7 +7,7 @@ use skyhook_domain::quotation::{NewQuotation, Quotation, QuotationFile};
 use skyhook_domain::sealing;
 use skyhook_store::{Page, QuotationStore, Result, StoreError};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Connection, Row};
 
 use crate::batch::insert_messages;
 use crate::{SqliteStore, map_err};
@@ -83,7 +83,8 @@ impl QuotationStore for SqliteStore {
         candidate: &str,
         now: Millis,
     ) -> Result<String> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut conn = self.writer.conn().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         sqlx::query(
             "INSERT INTO quotation_secrets (app_id, secret, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
              ON CONFLICT (app_id) DO NOTHING",
@@ -120,7 +121,7 @@ impl QuotationStore for SqliteStore {
         .bind(app_id)
         .bind(sealing::seal(secret))
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -133,7 +134,8 @@ impl QuotationStore for SqliteStore {
                 "a quotation's contents must match its files".into(),
             ));
         }
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut conn = self.writer.conn().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         sqlx::query(
             "INSERT INTO quotations (id, app_id, msg_id, customer, configuration, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -164,9 +166,8 @@ impl QuotationStore for SqliteStore {
             .map_err(map_err)?;
         }
         // Queued, not handed over: the worker claims it after the commit's wake-up.
-        let queued = insert_messages(&mut tx, &[&new.message], None)
+        let queued = insert_messages(&mut tx, &[&new.message])
             .await?
-            .0
             .pop()
             .expect("one result per message")?;
         tx.commit().await.map_err(map_err)?;

@@ -98,7 +98,7 @@ impl Store for SqliteStore {
             .bind(hash)
             .bind(app)
             .bind(skyhook_domain::clock::now_ms())
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -118,7 +118,7 @@ impl Store for SqliteStore {
 
     async fn has_admin_token(&self) -> Result<bool> {
         let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM tokens WHERE app_id IS NULL)")
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(row.get::<bool, _>(0))
@@ -133,7 +133,7 @@ impl Store for SqliteStore {
             .bind(to_json(&app.metadata))
             .bind(app.created_at)
             .bind(app.updated_at)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -166,7 +166,7 @@ impl Store for SqliteStore {
             .bind(to_json(&app.metadata))
             .bind(app.updated_at)
             .bind(&app.id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -175,7 +175,7 @@ impl Store for SqliteStore {
     async fn delete_app(&self, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM applications WHERE id = ?")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -192,7 +192,7 @@ impl Store for SqliteStore {
             .bind(to_json(&et.feature_flags))
             .bind(et.created_at)
             .bind(et.updated_at)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -233,7 +233,7 @@ impl Store for SqliteStore {
             .bind(to_json(&et.feature_flags))
             .bind(et.updated_at)
             .bind(&et.name)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -242,7 +242,7 @@ impl Store for SqliteStore {
     async fn delete_event_type(&self, name: &str) -> Result<()> {
         sqlx::query("DELETE FROM event_types WHERE name = ?")
             .bind(name)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -279,7 +279,7 @@ impl Store for SqliteStore {
             .bind(to_json(&ep.secrets))
             .bind(ep.created_at)
             .bind(ep.updated_at)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -329,7 +329,7 @@ impl Store for SqliteStore {
             .bind(ep.updated_at)
             .bind(&ep.id)
             .bind(&ep.app_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -339,7 +339,7 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM endpoints WHERE id = ? AND app_id = ?")
             .bind(id)
             .bind(app_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -493,7 +493,7 @@ impl Store for SqliteStore {
         .bind(msg_id)
         .bind(endpoint_id)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -515,7 +515,7 @@ impl Store for SqliteStore {
         .bind(endpoint_id)
         .bind(since)
         .bind(until)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected())
@@ -529,22 +529,36 @@ impl Store for SqliteStore {
         busy_endpoints: &[String],
     ) -> Result<Vec<Claim>> {
         let lease = skyhook_store::new_lease();
-        // The lease is taken in one statement on the writer, then the rows it leased are
-        // read on a reader: they are ours until the lease runs out, so no transaction
-        // needs to span both (two round trips to the writer instead of four).
+        // The due rows are found on a reader: the scan past the due rows of busy
+        // endpoints can be long, and readers run beside the writer, which every accepted
+        // message waits for. The writer then leases, by primary key, those still due;
+        // with nothing due it is not used at all.
+        let due: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM deliveries WHERE run_at <= ? \
+             AND endpoint_seq NOT IN (SELECT seq FROM endpoints WHERE id IN (SELECT value FROM json_each(?))) \
+             ORDER BY run_at LIMIT ?",
+        )
+        .bind(now)
+        .bind(to_json(&busy_endpoints))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Leased rows are due when the lease runs out, so `run_at` fences against
+        // another claim that leased one meanwhile.
         let claimed = sqlx::query(
             "UPDATE deliveries SET status = 3, run_at = ?1 + ?2, lease = ?3, attempts = attempts + 1 - manual, updated_at = ?1 \
-             WHERE id IN (SELECT id FROM deliveries WHERE run_at <= ?1 \
-               AND endpoint_seq NOT IN (SELECT seq FROM endpoints WHERE id IN (SELECT value FROM json_each(?5))) \
-               ORDER BY run_at LIMIT ?4) \
+             WHERE id IN (SELECT value FROM json_each(?4)) AND run_at <= ?1 \
              RETURNING id",
         )
         .bind(now)
         .bind(lease_ms)
         .bind(&lease)
-        .bind(i64::from(limit))
-        .bind(to_json(&busy_endpoints))
-        .fetch_all(&self.writer)
+        .bind(to_json(&due))
+        .fetch_all(&mut *self.writer.conn().await?)
         .await
         .map_err(map_err)?;
         if claimed.is_empty() {
@@ -597,7 +611,7 @@ impl Store for SqliteStore {
         .bind(claim.delivery_id)
         .bind(&claim.lease)
         .bind(holds_slot)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
@@ -616,7 +630,7 @@ impl Store for SqliteStore {
         .bind(endpoint_id)
         .bind(now_us)
         .bind(interval_us)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.conn().await?)
         .await
         .map_err(map_err)?;
         // A deleted endpoint has no slot to wait for.
@@ -629,7 +643,7 @@ impl Store for SqliteStore {
         )
         .bind(now)
         .bind(endpoint_id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
@@ -637,7 +651,7 @@ impl Store for SqliteStore {
 
     async fn next_due(&self) -> Result<Option<Millis>> {
         let row = sqlx::query("SELECT MIN(run_at) FROM deliveries WHERE run_at IS NOT NULL")
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(row.get(0))
@@ -672,13 +686,13 @@ impl Store for SqliteStore {
             .bind(key)
             .bind(since)
             .bind(now - IDEMPOTENCY_CLAIM_MS)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         let claimed = sqlx::query("INSERT INTO idempotency (key, status, body, created_at) VALUES (?1, 0, '', ?2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(now)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         if claimed.rows_affected() == 1 {
@@ -686,7 +700,7 @@ impl Store for SqliteStore {
         }
         let row = sqlx::query("SELECT status, body FROM idempotency WHERE key = ?")
             .bind(key)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(match row {
@@ -702,7 +716,7 @@ impl Store for SqliteStore {
     async fn forget_idempotent(&self, key: &str) -> Result<()> {
         sqlx::query("DELETE FROM idempotency WHERE key = ? AND status = 0")
             .bind(key)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -719,21 +733,13 @@ impl Store for SqliteStore {
             .bind(i64::from(resp.status))
             .bind(&resp.body)
             .bind(now)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
     }
 
     async fn close(&self) {
-        // Everything into the database file, the WAL emptied: a stopped node's data is
-        // one file (a copy of it is a backup) and its size is what the data takes.
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await
-        {
-            tracing::warn!(error = %e, "checkpoint at shutdown failed; the WAL keeps the data");
-        }
         self.writer.close().await;
         self.reader.close().await;
     }

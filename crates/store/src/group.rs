@@ -182,9 +182,7 @@ pub fn route<'a>(
             continue;
         };
         if !inserted.contains(&msg.id) {
-            results.push(Err(StoreError::Conflict(
-                "a message with this eventId already exists".into(),
-            )));
+            results.push(Err(event_id_taken()));
             continue;
         }
         let before = deliveries.len();
@@ -202,6 +200,11 @@ pub fn route<'a>(
         results.push(Ok(deliveries.len() - before));
     }
     (results, deliveries)
+}
+
+/// The answer to a message the insert skipped because its `eventId` is taken.
+pub fn event_id_taken() -> StoreError {
+    StoreError::Conflict("a message with this eventId already exists".into())
 }
 
 /// The lease a batch gives the deliveries its worker admitted.
@@ -290,19 +293,14 @@ pub fn handed(
         .collect()
 }
 
-/// The health each endpoint of `recorded` attempts ends with: whether its latest attempt
-/// succeeded, and when. By endpoint id, in id order, so concurrent batches updating
-/// the endpoints take their row locks in the same order.
+/// The completion that decides each endpoint's health: its latest in `recorded`. By
+/// endpoint id, in id order, so concurrent batches updating the endpoints take their row
+/// locks in the same order.
 pub fn latest_health<'a>(
     recorded: impl IntoIterator<Item = &'a Completion>,
-) -> std::collections::BTreeMap<&'a str, (bool, Millis)> {
+) -> std::collections::BTreeMap<&'a str, &'a Completion> {
     recorded
         .into_iter()
-        .map(|(_, attempt, outcome)| {
-            (
-                attempt.endpoint_id.as_str(),
-                (outcome.is_success(), attempt.created_at),
-            )
-        })
+        .map(|c| (c.1.endpoint_id.as_str(), c))
         .collect()
 }
