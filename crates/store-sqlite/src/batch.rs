@@ -25,6 +25,12 @@ use crate::{Writer, closed, map_err, store::to_json};
 /// Rows per multi-row statement (SQLite allows 32,766 bound values per statement).
 const CHUNK: usize = 200;
 
+/// Scripts of at most this many rows stay prepared in sqlx's statement cache. At low
+/// load batches are small and repeat, so preparing them once saves time on every batch;
+/// under load they are large and rarely repeat exactly, and a cached script of hundreds
+/// of rows keeps its statements' memory (peak RSS in `e2e`: 32 → 41 MB, all cached).
+const CACHED_ROWS: usize = 8;
+
 /// Applies one group-commit batch in one transaction, then hands the deliveries it
 /// leased to the worker.
 pub(crate) async fn apply(
@@ -167,6 +173,7 @@ impl Routes {
 struct Script {
     sql: String,
     args: SqliteArguments,
+    rows: usize,
 }
 
 impl Script {
@@ -185,6 +192,7 @@ impl Script {
         bind: impl Fn(&mut SqliteArguments, &T) -> std::result::Result<(), sqlx::error::BoxDynError>,
     ) -> Result<()> {
         let group = format!("({})", vec!["?"; arity].join(", "));
+        self.rows += items.len();
         for chunk in items.chunks(CHUNK) {
             for item in chunk {
                 bind(&mut self.args, item).map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -317,6 +325,7 @@ impl Script {
 
     async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
         sqlx::query_with(AssertSqlSafe(self.sql), self.args)
+            .persistent(self.rows <= CACHED_ROWS)
             .fetch_all(conn)
             .await
             .map_err(map_err)
