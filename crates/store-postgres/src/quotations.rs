@@ -164,9 +164,8 @@ impl QuotationStore for PgStore {
             .map_err(map_err)?;
         }
         // Queued, not handed over: announced to the workers on commit.
-        let queued = insert_messages(&mut tx, &[&new.message], None)
+        let queued = insert_messages(&mut tx, &[&new.message])
             .await?
-            .0
             .pop()
             .expect("one result per message")?;
         tx.commit().await.map_err(map_err)?;

@@ -330,6 +330,47 @@ async fn a_batch_refuses_only_its_bad_messages() {
     assert_eq!(ids, [winner, "msg_d"]);
 }
 
+/// An endpoint's health follows its latest recorded attempt: a failure marks it
+/// failing, a success clears that, and an attempt whose lease was lost changes nothing.
+#[tokio::test]
+async fn endpoint_health_follows_recorded_attempts_only() {
+    let Some(db) = Db::new().await else { return };
+    let store = queued(&db, 2).await;
+    let claimed = store.claim_due(2_000, 10, 30_000, &[]).await.unwrap();
+    let [a, b] = &claimed[..] else {
+        panic!("two claims: {claimed:?}")
+    };
+    let failing_since = || async {
+        let ep = store.get_endpoint("app_1", "ep_1").await.unwrap().unwrap();
+        ep.failing_since
+    };
+    let failed = Attempt {
+        status: DeliveryStatus::Fail,
+        response_status_code: 500,
+        ..attempt(&a.message.id, 5_000)
+    };
+    assert!(
+        store
+            .complete(a, &failed, Outcome::RetryAt(9_000))
+            .await
+            .unwrap()
+    );
+    assert_eq!(failing_since().await, Some(5_000));
+    let mut stale = b.clone();
+    stale.lease = "someone else's".into();
+    let late = attempt(&b.message.id, 6_000);
+    assert!(
+        !store
+            .complete(&stale, &late, Outcome::Success)
+            .await
+            .unwrap()
+    );
+    assert_eq!(failing_since().await, Some(5_000), "a fenced-out success");
+    let ok = attempt(&b.message.id, 7_000);
+    assert!(store.complete(b, &ok, Outcome::Success).await.unwrap());
+    assert_eq!(failing_since().await, None);
+}
+
 /// Admits the first `n` deliveries.
 struct FirstN(std::sync::atomic::AtomicUsize);
 

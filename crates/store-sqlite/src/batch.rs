@@ -564,6 +564,48 @@ mod tests {
         assert_eq!(store.create_message(&mc).await.unwrap(), 1);
     }
 
+    /// An endpoint's health follows its latest recorded attempt: a failure marks it
+    /// failing, a success clears that, and an attempt whose lease was lost changes
+    /// nothing.
+    #[tokio::test]
+    async fn endpoint_health_follows_recorded_attempts_only() {
+        let (_dir, store, app) = store_with_app().await;
+        store.create_endpoint(&endpoint(&app)).await.unwrap();
+        store.create_message(&message("msg_a", &app)).await.unwrap();
+        store.create_message(&message("msg_b", &app)).await.unwrap();
+        let now = skyhook_domain::clock::now_ms();
+        let claimed = store.claim_due(now, 10, 60_000, &[]).await.unwrap();
+        let [a, b] = &claimed[..] else {
+            panic!("two claims: {claimed:?}")
+        };
+        let failing_since = || async {
+            let ep = store.get_endpoint(&app, "ep_1").await.unwrap().unwrap();
+            ep.failing_since
+        };
+        let failed = Attempt {
+            status: DeliveryStatus::Fail,
+            response_status_code: 500,
+            created_at: 5_000,
+            ..attempt("atmpt_1", a)
+        };
+        let retry = Outcome::RetryAt(now + 60_000);
+        assert!(store.complete(a, &failed, retry).await.unwrap());
+        assert_eq!(failing_since().await, Some(5_000));
+        let mut stale = b.clone();
+        stale.lease = "someone else's".into();
+        let late = attempt("atmpt_2", b);
+        assert!(
+            !store
+                .complete(&stale, &late, Outcome::Success)
+                .await
+                .unwrap()
+        );
+        assert_eq!(failing_since().await, Some(5_000), "a fenced-out success");
+        let ok = attempt("atmpt_3", b);
+        assert!(store.complete(b, &ok, Outcome::Success).await.unwrap());
+        assert_eq!(failing_since().await, None);
+    }
+
     /// Admits the first `n` deliveries.
     struct FirstN(AtomicUsize);
 
