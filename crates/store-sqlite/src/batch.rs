@@ -20,7 +20,7 @@ use sqlx::{Arguments, AssertSqlSafe, Column, Row};
 use tokio::sync::MutexGuard;
 
 use crate::rows::{self, ENDPOINT_COLS};
-use crate::{Writer, closed, map_err, store::to_json};
+use crate::{Slot, Writer, map_err, store::to_json};
 
 /// Rows per multi-row statement (SQLite allows 32,766 bound values per statement).
 const CHUNK: usize = 200;
@@ -40,13 +40,10 @@ pub(crate) async fn apply(
     completes: Vec<Completion>,
 ) -> Result<Applied> {
     let mut tx = ByHand {
-        slot: writer.slot().await,
-        ended: true,
+        slot: writer.slot().await?,
+        ended: false,
     };
-    let Some(conn) = tx.slot.as_mut() else {
-        return Err(closed());
-    };
-    tx.ended = false;
+    let conn = tx.slot.conn.as_mut().expect("slot() opens the connection");
     let result = batch(conn, handoff.as_ref(), &messages, &completes).await;
     tx.ended = match &result {
         // The script ended with COMMIT.
@@ -64,19 +61,20 @@ pub(crate) async fn apply(
 
 /// The writer in a transaction begun by hand (sqlx's own transactions send BEGIN and
 /// COMMIT as round trips of their own, and roll back only what they began). Dropped
-/// before the transaction ended (its ROLLBACK failed, or the batch was cancelled, which
-/// only a runtime shutting down does), it drops the connection, which rolls back:
-/// later writes get `Unavailable` rather than run inside a transaction nobody ends.
+/// before the transaction ended (its ROLLBACK failed, say because BEGIN never ran, or
+/// the batch was cancelled, which only a runtime shutting down does), it gives the
+/// connection up, which rolls back whatever is open; the next write opens another
+/// rather than run inside a transaction nobody ends.
 struct ByHand<'a> {
-    slot: MutexGuard<'a, Option<SqliteConnection>>,
+    slot: MutexGuard<'a, Slot>,
     ended: bool,
 }
 
 impl Drop for ByHand<'_> {
     fn drop(&mut self) {
         if !self.ended {
-            tracing::error!("a group-commit transaction did not end; closing the SQLite writer");
-            self.slot.take();
+            tracing::warn!("a group-commit transaction did not end; reopening the SQLite writer");
+            self.slot.conn.take();
         }
     }
 }
@@ -562,6 +560,37 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(store.create_message(&mc).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_writer_given_up_mid_transaction_is_rolled_back_and_replaced() {
+        let (_dir, store, app) = store_with_app().await;
+        {
+            let mut slot = store.writer.slot().await.unwrap();
+            let conn = slot.conn.as_mut().unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query("DELETE FROM applications")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            // As a batch whose ROLLBACK failed leaves it.
+            let _lost = super::ByHand { slot, ended: false };
+        }
+        // The next write gets a new connection, and the deletion never happened.
+        assert_eq!(
+            store.create_message(&message("msg_a", &app)).await.unwrap(),
+            0
+        );
+        assert!(store.get_message(&app, "msg_a").await.unwrap().is_some());
+        store.close().await;
+        let closed = store.create_message(&message("msg_b", &app)).await;
+        assert!(
+            matches!(closed, Err(StoreError::Unavailable(_))),
+            "{closed:?}"
+        );
     }
 
     /// An endpoint's health follows its latest recorded attempt: a failure marks it

@@ -77,7 +77,7 @@ impl SqliteStore {
             )),
             e => StoreError::Internal(format!("migrations: {e}")),
         })?;
-        let writer = Writer(Arc::new(Mutex::new(Some(conn))));
+        let writer = Writer::new(opts.clone(), conn);
         // No ping before each use (sqlx's default): the database is a local file, and
         // the ping was a round trip to the connection's thread on every statement.
         let reader = SqlitePoolOptions::new()
@@ -105,24 +105,57 @@ impl SqliteStore {
 /// The one write connection. Not a pool of one: sqlx's pool answers every release with
 /// a spawned task that pings the connection (a round trip to its thread) before the next
 /// user may have it, and on the connection every accepted message waits for, that was a
-/// quarter of the group commit's time. Users queue on the mutex in arrival order.
+/// quarter of the group commit's time. Users queue on the mutex in arrival order. A
+/// connection given up (see [`batch`]) is replaced by a new one for the next user.
 #[derive(Clone)]
-pub(crate) struct Writer(Arc<Mutex<Option<SqliteConnection>>>);
+pub(crate) struct Writer {
+    opts: SqliteConnectOptions,
+    slot: Arc<Mutex<Slot>>,
+}
+
+/// The writer's connection: `None` once given up, until the next user opens another.
+pub(crate) struct Slot {
+    pub(crate) conn: Option<SqliteConnection>,
+    closed: bool,
+}
 
 impl Writer {
-    /// The connection, once the users before have finished with it.
-    pub(crate) async fn conn(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>, StoreError> {
-        MutexGuard::try_map(self.0.lock().await, Option::as_mut).map_err(|_| closed())
+    fn new(opts: SqliteConnectOptions, conn: SqliteConnection) -> Self {
+        let slot = Slot {
+            conn: Some(conn),
+            closed: false,
+        };
+        Self {
+            opts,
+            slot: Arc::new(Mutex::new(slot)),
+        }
     }
 
-    /// The connection, or the whole slot: [`batch`] may have to give the connection up.
-    pub(crate) async fn slot(&self) -> MutexGuard<'_, Option<SqliteConnection>> {
-        self.0.lock().await
+    /// The connection, once the users before have finished with it.
+    pub(crate) async fn conn(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>, StoreError> {
+        let slot = self.slot().await?;
+        Ok(MutexGuard::map(slot, |s| {
+            s.conn.as_mut().expect("slot() opens the connection")
+        }))
+    }
+
+    /// The whole slot, with a connection in it: [`batch`] may have to give it up.
+    pub(crate) async fn slot(&self) -> Result<MutexGuard<'_, Slot>, StoreError> {
+        let mut slot = self.slot.lock().await;
+        if slot.closed {
+            return Err(closed());
+        }
+        if slot.conn.is_none() {
+            slot.conn = Some(self.opts.connect().await.map_err(map_err)?);
+        }
+        Ok(slot)
     }
 
     /// Checkpoints and closes the connection; later users get `Unavailable`.
     async fn close(&self) {
-        let Some(mut conn) = self.0.lock().await.take() else {
+        let mut slot = self.slot.lock().await;
+        slot.closed = true;
+        let Some(mut conn) = slot.conn.take() else {
             return;
         };
         // Everything into the database file, the WAL emptied: a stopped node's data is
