@@ -409,6 +409,7 @@ mod tests {
     use skyhook_store::{Outcome, Store, StoreError};
 
     use crate::test_support::store_with_app;
+    use crate::test_support::tempfile_dir::Dir;
 
     fn message(id: &str, app_id: &str) -> Message {
         Message {
@@ -524,14 +525,20 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_batch_that_fails_is_rolled_back_whole_and_the_next_one_goes_through() {
-        let (_dir, store, app) = store_with_app().await;
+    /// A store with one endpoint and a delivery of msg_a and msg_b to it, both claimed.
+    async fn two_claimed() -> (Dir, crate::SqliteStore, String, Vec<skyhook_store::Claim>) {
+        let (dir, store, app) = store_with_app().await;
         store.create_endpoint(&endpoint(&app)).await.unwrap();
         store.create_message(&message("msg_a", &app)).await.unwrap();
         store.create_message(&message("msg_b", &app)).await.unwrap();
         let now = skyhook_domain::clock::now_ms();
         let claimed = store.claim_due(now, 10, 60_000, &[]).await.unwrap();
+        (dir, store, app, claimed)
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_fails_is_rolled_back_whole_and_the_next_one_goes_through() {
+        let (_dir, store, app, claimed) = two_claimed().await;
         let [first, second] = &claimed[..] else {
             panic!("two claims: {claimed:?}")
         };
@@ -598,12 +605,7 @@ mod tests {
     /// nothing.
     #[tokio::test]
     async fn endpoint_health_follows_recorded_attempts_only() {
-        let (_dir, store, app) = store_with_app().await;
-        store.create_endpoint(&endpoint(&app)).await.unwrap();
-        store.create_message(&message("msg_a", &app)).await.unwrap();
-        store.create_message(&message("msg_b", &app)).await.unwrap();
-        let now = skyhook_domain::clock::now_ms();
-        let claimed = store.claim_due(now, 10, 60_000, &[]).await.unwrap();
+        let (_dir, store, app, claimed) = two_claimed().await;
         let [a, b] = &claimed[..] else {
             panic!("two claims: {claimed:?}")
         };
@@ -617,7 +619,7 @@ mod tests {
             created_at: 5_000,
             ..attempt("atmpt_1", a)
         };
-        let retry = Outcome::RetryAt(now + 60_000);
+        let retry = Outcome::RetryAt(skyhook_domain::clock::now_ms() + 60_000);
         assert!(store.complete(a, &failed, retry).await.unwrap());
         assert_eq!(failing_since().await, Some(5_000));
         let mut stale = b.clone();
