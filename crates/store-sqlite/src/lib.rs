@@ -8,7 +8,7 @@
 //! - `store` and `quotations`: the [`Store`](skyhook_store::Store) and
 //!   [`QuotationStore`](skyhook_store::QuotationStore) implementations.
 //!
-//! All writes go through one connection, the [`Writer`] (SQLite allows one writer at a
+//! All writes go through one connection, the `Writer` (SQLite allows one writer at a
 //! time; queuing writes is cheaper than retrying `SQLITE_BUSY`), reads through a pool.
 //! Commits are `synchronous=FULL`: on disk before the API answers.
 
