@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 
 use skyhook_domain::model::{Endpoint, Message};
 use skyhook_store::group::{
-    Applied, BatchLease, Completion, DeliveryRow, NewDelivery, event_id_taken, handed,
-    latest_health, route,
+    Applied, BatchLease, Completion, DeliveryRow, NewDelivery, handed, latest_health,
+    refuse_skipped, route,
 };
 use skyhook_store::handoff::{Handoff, Ticket};
 use skyhook_store::{Claim, Result};
@@ -195,8 +195,7 @@ async fn write<'a>(
         .collect();
     live.sort_by(|a, b| (&a.app_id, &a.event_id, &a.id).cmp(&(&b.app_id, &b.event_id, &b.id)));
     // Routed as if every message is inserted; `Written::settle` corrects that.
-    let assumed: HashSet<String> = live.iter().map(|m| m.id.clone()).collect();
-    let (queued, deliveries) = route(msgs, &routes.endpoints, &assumed, handoff);
+    let (queued, deliveries) = route(msgs, &routes.endpoints, handoff);
     let rows: Vec<DeliveryRow> = deliveries.iter().map(|d| d.row(lease)).collect();
     let next: Vec<_> = done.iter().map(|(_, _, o)| o.next_state()).collect();
     let attempts = || done.iter().map(|(_, a, _)| a);
@@ -383,11 +382,7 @@ impl<'a> Written<'a> {
         lease: &BatchLease,
     ) -> (Vec<Result<usize>>, Vec<(Claim, Ticket)>) {
         let mut queued = self.queued;
-        for (msg, answer) in msgs.iter().zip(queued.iter_mut()) {
-            if answer.is_ok() && !self.inserted.contains(&msg.id) {
-                *answer = Err(event_id_taken());
-            }
-        }
+        refuse_skipped(msgs, &mut queued, |id| self.inserted.contains(id));
         (queued, handed(self.deliveries, &self.ids, lease))
     }
 }

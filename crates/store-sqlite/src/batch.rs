@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use skyhook_domain::model::{Endpoint, Message};
 use skyhook_store::group::{
-    Applied, BatchLease, Completion, NewDelivery, event_id_taken, handed, latest_health, route,
+    Applied, BatchLease, Completion, NewDelivery, handed, latest_health, refuse_skipped, route,
 };
 use skyhook_store::handoff::{Handoff, Ticket};
 use skyhook_store::{Claim, Result, StoreError};
@@ -233,8 +233,7 @@ impl Script {
                 a.add(m.created_at)
             },
         )?;
-        let assumed: HashSet<String> = live.iter().map(|m| m.id.clone()).collect();
-        let (queued, deliveries) = route(msgs, &routes.endpoints, &assumed, handoff);
+        let (queued, deliveries) = route(msgs, &routes.endpoints, handoff);
         // By message id: a message the insert skipped (its `eventId` taken) has no row
         // to join, so its deliveries are skipped too.
         self.rows(
@@ -373,11 +372,7 @@ impl Returned {
         routes: &Routes,
         lease: &BatchLease,
     ) -> (Vec<Result<usize>>, Vec<(Claim, Ticket)>) {
-        for (msg, answer) in msgs.iter().zip(queued.iter_mut()) {
-            if answer.is_ok() && !self.msg_seqs.contains_key(&msg.id) {
-                *answer = Err(event_id_taken());
-            }
-        }
+        refuse_skipped(msgs, &mut queued, |id| self.msg_seqs.contains_key(id));
         // RETURNING gives no order: match the ids by (message, endpoint), which is unique.
         let msg_ids: HashMap<i64, &String> =
             self.msg_seqs.iter().map(|(id, seq)| (*seq, id)).collect();

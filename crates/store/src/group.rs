@@ -12,7 +12,7 @@
 //! (one batch's transaction) and `skyhook_group_commit_wait_seconds` (how long a batch's
 //! first write waited for the batch before it).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Instant;
 
@@ -162,14 +162,13 @@ pub struct NewDelivery<'a> {
     pub ticket: Option<Ticket>,
 }
 
-/// Routes a batch of new messages: per message its answer (`NotFound` when its
-/// application is not a key of `endpoints`, `Conflict` when the insert skipped it for a
-/// taken `eventId`, else how many endpoints accept it), and those deliveries, each
-/// offered to `handoff`'s worker.
+/// Routes a batch of new messages before they are written: per message its answer
+/// (`NotFound` when its application is not a key of `endpoints`, else how many endpoints
+/// accept it; [`refuse_skipped`] corrects it once the insert is known), and those
+/// deliveries, each offered to `handoff`'s worker.
 pub fn route<'a>(
     msgs: &[&'a Message],
     endpoints: &'a HashMap<String, Vec<Endpoint>>,
-    inserted: &HashSet<String>,
     handoff: Option<&Handoff>,
 ) -> (Vec<Result<usize>>, Vec<NewDelivery<'a>>) {
     let mut results = Vec::with_capacity(msgs.len());
@@ -181,10 +180,6 @@ pub fn route<'a>(
             )));
             continue;
         };
-        if !inserted.contains(&msg.id) {
-            results.push(Err(event_id_taken()));
-            continue;
-        }
         let before = deliveries.len();
         for endpoint in candidates
             .iter()
@@ -202,9 +197,22 @@ pub fn route<'a>(
     (results, deliveries)
 }
 
-/// The answer to a message the insert skipped because its `eventId` is taken.
-pub fn event_id_taken() -> StoreError {
-    StoreError::Conflict("a message with this eventId already exists".into())
+/// Turns the answer of each routed message the insert skipped (its `eventId` taken in
+/// its application; `inserted` says which were written) into `Conflict`. The store
+/// writes the deliveries in the same statements as the messages, joined to the
+/// messages written, so a skipped message has none.
+pub fn refuse_skipped(
+    msgs: &[&Message],
+    answers: &mut [Result<usize>],
+    inserted: impl Fn(&str) -> bool,
+) {
+    for (msg, answer) in msgs.iter().zip(answers.iter_mut()) {
+        if answer.is_ok() && !inserted(&msg.id) {
+            *answer = Err(StoreError::Conflict(
+                "a message with this eventId already exists".into(),
+            ));
+        }
+    }
 }
 
 /// The lease a batch gives the deliveries its worker admitted.
