@@ -157,14 +157,14 @@ WITH m AS ( \
     response, response_duration_ms, trigger_type, created_at) \
   SELECT a.id, a.msg_id, a.endpoint_id, a.url, a.status, a.response_status_code, \
     a.response, a.response_duration_ms, a.trigger_type, a.created_at \
-  FROM UNNEST($22::bigint[], $23::text[], $24::text[], $25::text[], $26::text[], $27::bigint[], \
-    $28::bigint[], $29::text[], $30::bigint[], $31::bigint[], $32::bigint[]) \
+  FROM UNNEST($17::bigint[], $22::text[], $23::text[], $24::text[], $25::text[], $26::bigint[], \
+    $27::bigint[], $28::text[], $29::bigint[], $30::bigint[], $21::bigint[]) \
     AS a(delivery, id, msg_id, endpoint_id, url, status, response_status_code, response, \
       response_duration_ms, trigger_type, created_at) \
   WHERE a.delivery IN (SELECT id FROM fenced) \
 ), changing AS ( \
   SELECT e.id, h.success, h.at FROM endpoints e \
-  JOIN UNNEST($33::text[], $34::bigint[], $35::bool[], $36::bigint[]) AS h(endpoint_id, delivery, success, at) \
+  JOIN UNNEST($31::text[], $32::bigint[], $33::bool[], $34::bigint[]) AS h(endpoint_id, delivery, success, at) \
     ON e.id = h.endpoint_id \
   WHERE NOT e.disabled AND (e.failing_since IS NULL) = (NOT h.success) \
     AND h.delivery IN (SELECT id FROM fenced) \
@@ -251,12 +251,8 @@ async fn write<'a>(
         )
         .bind(next.iter().map(|(s, _)| s.code()).collect::<Vec<_>>())
         .bind(next.iter().map(|(_, t)| *t).collect::<Vec<_>>())
+        // $21 and $17 serve the attempts too: their `created_at` and delivery.
         .bind(attempts().map(|a| a.created_at).collect::<Vec<_>>())
-        .bind(
-            done.iter()
-                .map(|(c, _, _)| c.delivery_id)
-                .collect::<Vec<_>>(),
-        )
         .bind(attempts().map(|a| a.id.as_str()).collect::<Vec<_>>())
         .bind(attempts().map(|a| a.msg_id.as_str()).collect::<Vec<_>>())
         .bind(
@@ -287,7 +283,6 @@ async fn write<'a>(
                 .map(|a| a.trigger_type as i64)
                 .collect::<Vec<_>>(),
         )
-        .bind(attempts().map(|a| a.created_at).collect::<Vec<_>>())
         .bind(
             health
                 .iter()
