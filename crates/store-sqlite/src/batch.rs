@@ -195,7 +195,7 @@ impl Script {
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         let fields: Vec<String> = (0..columns.len()).map(|i| format!("value->>{i}")).collect();
         self.push(&format!(
-            "WITH v({}) AS (SELECT {} FROM json_each(?)) {body}",
+            "WITH v({}) AS (SELECT {} FROM jsonb_each(?)) {body}",
             columns.join(", "),
             fields.join(", ")
         ));
