@@ -7,7 +7,7 @@
 //! every insert and update as one script ending in `COMMIT`. Two round trips per batch
 //! instead of one per statement; at 1,000 msg/s that halves the writer's time per batch.
 //!
-//! Each statement takes its rows as one JSON array (read with `json_each`), so its SQL
+//! Each statement takes its rows as one JSON array (read with `jsonb_each`), so its SQL
 //! is the same whatever the batch's size: the few scripts there are stay prepared.
 //! Statements with one `(?, …)` group per row had to be prepared for nearly every batch
 //! under load, which took a third of the SQLite thread's time in `e2e`.
