@@ -72,6 +72,8 @@ pub struct PgStore {
     batch: skyhook_store::group::GroupCommit,
     /// Where new deliveries go leased, once a worker in this process asked for them.
     handoff: Arc<OnceLock<Handoff>>,
+    /// Where claims start past the due rows of busy endpoints.
+    skip_busy: Arc<skyhook_store::SkipBusy>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -131,6 +133,7 @@ impl PgStore {
             listen,
             batch,
             handoff,
+            skip_busy: Default::default(),
         })
     }
 

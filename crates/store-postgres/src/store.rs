@@ -575,19 +575,23 @@ impl Store for PgStore {
         // One statement: pick due rows no other node holds (SKIP LOCKED: never wait on
         // another claimer), lease them, and read what the attempts need. The ids go in as
         // an array: joined to a CTE instead, the planner hashed a sequential scan of the
-        // whole table for every claim, which grew slower as the table grew.
+        // whole table for every claim, which grew slower as the table grew. The scan
+        // starts past the due rows of busy endpoints where `SkipBusy` knows them.
+        let start = self.skip_busy.start(busy_endpoints, now);
         let sql = format!(
-            "WITH claimed AS ( \
+            "WITH picked AS MATERIALIZED ( \
+               SELECT id, run_at FROM deliveries \
+               WHERE run_at >= $6 AND run_at <= $1 AND NOT (endpoint_id = ANY($5)) \
+               ORDER BY run_at LIMIT $4 \
+               FOR UPDATE SKIP LOCKED \
+             ), claimed AS ( \
                UPDATE deliveries d SET status = 3, run_at = $1 + $2, lease = $3, \
                  attempts = d.attempts + CASE WHEN d.manual THEN 0 ELSE 1 END, updated_at = $1 \
-               WHERE d.id = ANY(ARRAY( \
-                 SELECT id FROM deliveries WHERE run_at <= $1 AND NOT (endpoint_id = ANY($5)) \
-                 ORDER BY run_at LIMIT $4 \
-                 FOR UPDATE SKIP LOCKED \
-               )) \
+               WHERE d.id = ANY(ARRAY(SELECT id FROM picked)) \
                RETURNING d.id, d.attempts, d.manual, d.holds_slot, d.msg_id, d.endpoint_id \
              ) \
-             SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, d.holds_slot AS d_holds_slot, {MESSAGE_COLS}, {ENDPOINT_COLS} \
+             SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, d.holds_slot AS d_holds_slot, \
+               (SELECT min(run_at) FROM picked) AS first_run_at, {MESSAGE_COLS}, {ENDPOINT_COLS} \
              FROM claimed d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -596,9 +600,15 @@ impl Store for PgStore {
             .bind(&lease)
             .bind(i64::from(limit))
             .bind(busy_endpoints)
+            .bind(start)
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
+        let first = match rows.first() {
+            Some(row) => Some(row.try_get("first_run_at").map_err(map_err)?),
+            None => None,
+        };
+        self.skip_busy.scanned(busy_endpoints, start, now, first);
         rows.iter()
             .map(|row| {
                 Ok(Claim {

@@ -1,7 +1,7 @@
 //! The queue on PostgreSQL at the store level: concurrent claimers never share a row
 //! (`FOR UPDATE SKIP LOCKED`), an expired lease is taken over and fences the old
-//! holder out, NOTIFY reaches a listener, and a database migrated by a newer build is
-//! refused with a clear message. Needs PostgreSQL at 127.0.0.1:5432 (skips without it,
+//! holder out, claims pass over busy endpoints' rows, NOTIFY reaches a listener, and a
+//! database migrated by a newer build is refused with a clear message. Needs PostgreSQL at 127.0.0.1:5432 (skips without it,
 //! fails under `SKYHOOK_TEST_STRICT=1`).
 
 use std::collections::HashSet;
@@ -164,6 +164,51 @@ async fn concurrent_claimers_never_share_a_row() {
     assert_eq!(all.len(), n, "every row claimed once");
     assert_eq!(unique.len(), n, "no row claimed twice");
     assert_eq!(store.next_due().await.unwrap(), None);
+}
+
+/// Claims pass over the due rows of busy endpoints (from where the last scan found
+/// work, looking back for rows committed since) and find them again once the endpoint
+/// is free.
+#[tokio::test]
+async fn claims_pass_over_busy_endpoints_and_find_them_again_when_freed() {
+    let Some(db) = Db::new().await else { return };
+    let store = queued(&db, 5).await;
+    let ep = store.get_endpoint("app_1", "ep_1").await.unwrap().unwrap();
+    let fast = Endpoint {
+        id: "ep_2".into(),
+        ..ep
+    };
+    store.create_endpoint(&fast).await.unwrap();
+    let claimed = async |now, busy: &[String]| {
+        let claims = store.claim_due(now, 10, 60_000, busy).await.unwrap();
+        let mut got: Vec<(String, String)> = claims
+            .into_iter()
+            .map(|c| (c.message.id, c.endpoint.id))
+            .collect();
+        got.sort();
+        got
+    };
+    let busy = ["ep_1".to_string()];
+    assert_eq!(claimed(10_000, &busy).await, [], "all due rows are ep_1's");
+    // Accepted before that scan, committed after it.
+    let late = Message {
+        id: "msg_late".into(),
+        app_id: "app_1".into(),
+        event_id: None,
+        event_type: "a.b".into(),
+        payload: "{}".into(),
+        channels: vec![],
+        tags: vec![],
+        created_at: 9_500,
+    };
+    store.create_message(&late).await.unwrap();
+    assert_eq!(
+        claimed(10_100, &busy).await,
+        [("msg_late".to_string(), "ep_2".to_string())]
+    );
+    let freed = claimed(10_200, &[]).await;
+    assert_eq!(freed.len(), 6, "{freed:?}");
+    assert!(freed.iter().all(|(_, e)| e == "ep_1"), "{freed:?}");
 }
 
 #[tokio::test]

@@ -687,6 +687,61 @@ mod tests {
         assert_eq!(failing_since().await, None);
     }
 
+    /// Claims pass over the due rows of busy endpoints (from where the last scan found
+    /// work, looking back for rows committed since) and find them again once the
+    /// endpoint is free.
+    #[tokio::test]
+    async fn claims_pass_over_busy_endpoints_and_find_them_again_when_freed() {
+        let (_dir, store, app) = store_with_app().await;
+        store.create_endpoint(&endpoint(&app)).await.unwrap();
+        for i in 0..5 {
+            let old = message(&format!("msg_old{i}"), &app);
+            store.create_message(&old).await.unwrap();
+        }
+        let fast = Endpoint {
+            id: "ep_2".into(),
+            ..endpoint(&app)
+        };
+        store.create_endpoint(&fast).await.unwrap();
+        let busy = vec!["ep_1".to_string()];
+        let claimed = |now, busy: Vec<String>| {
+            let store = &store;
+            async move {
+                let claims = store.claim_due(now, 10, 60_000, &busy).await.unwrap();
+                let mut got: Vec<(String, String)> = claims
+                    .into_iter()
+                    .map(|c| (c.message.id, c.endpoint.id))
+                    .collect();
+                got.sort();
+                got
+            }
+        };
+        assert_eq!(
+            claimed(10_000, busy.clone()).await,
+            [],
+            "all due rows are ep_1's"
+        );
+        // Accepted before that scan, committed after it.
+        let late = Message {
+            created_at: 9_500,
+            ..message("msg_a", &app)
+        };
+        store.create_message(&late).await.unwrap();
+        assert_eq!(
+            claimed(10_100, busy).await,
+            [("msg_a".to_string(), "ep_2".to_string())]
+        );
+        let freed = claimed(10_200, vec![]).await;
+        let ids: Vec<&str> = freed.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "msg_a", "msg_old0", "msg_old1", "msg_old2", "msg_old3", "msg_old4"
+            ]
+        );
+        assert!(freed.iter().all(|(_, e)| e == "ep_1"), "{freed:?}");
+    }
+
     /// Admits the first `n` deliveries.
     struct FirstN(AtomicUsize);
 

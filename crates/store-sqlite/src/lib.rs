@@ -44,6 +44,8 @@ pub struct SqliteStore {
     batch: skyhook_store::group::GroupCommit,
     /// Where new deliveries go leased, once a worker in this process asked for them.
     handoff: Arc<OnceLock<Handoff>>,
+    /// Where claims start past the due rows of busy endpoints.
+    skip_busy: Arc<skyhook_store::SkipBusy>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -98,6 +100,7 @@ impl SqliteStore {
             reader,
             batch,
             handoff,
+            skip_busy: Default::default(),
         })
     }
 }

@@ -530,20 +530,25 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Claim>> {
         let lease = skyhook_store::new_lease();
         // The due rows are found on a reader: the scan past the due rows of busy
-        // endpoints can be long, and readers run beside the writer, which every accepted
-        // message waits for. The writer then leases, by primary key, those still due;
-        // with nothing due it is not used at all.
-        let due: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM deliveries WHERE run_at <= ? \
+        // endpoints can be long (`SkipBusy` shortens it), and readers run beside the
+        // writer, which every accepted message waits for. The writer then leases, by
+        // primary key, those still due; with nothing due it is not used at all.
+        let start = self.skip_busy.start(busy_endpoints, now);
+        let due: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, run_at FROM deliveries WHERE run_at >= ? AND run_at <= ? \
              AND endpoint_seq NOT IN (SELECT seq FROM endpoints WHERE id IN (SELECT value FROM json_each(?))) \
              ORDER BY run_at LIMIT ?",
         )
+        .bind(start)
         .bind(now)
         .bind(to_json(&busy_endpoints))
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
+        let first = due.first().map(|&(_, run_at)| run_at);
+        self.skip_busy.scanned(busy_endpoints, start, now, first);
+        let due: Vec<i64> = due.into_iter().map(|(id, _)| id).collect();
         if due.is_empty() {
             return Ok(Vec::new());
         }

@@ -24,7 +24,7 @@ mod queue;
 mod quotations;
 pub mod rows;
 pub use page::{Keyset, keyset};
-pub use queue::{Claim, Outcome, new_lease};
+pub use queue::{Claim, LATE_MS, Outcome, RESCAN_MS, SkipBusy, new_lease};
 pub use quotations::QuotationStore;
 
 /// Unfinished deliveries by state.
