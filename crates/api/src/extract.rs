@@ -43,8 +43,14 @@ impl FromRequestParts<AppState> for Auth {
         {
             return Ok(Self(TokenScope::Admin));
         }
+        if let Some(scope) = state.tokens.get(&hash) {
+            return Ok(Self(scope));
+        }
         match state.store.find_token(&hash).await? {
-            Some(scope) => Ok(Self(scope)),
+            Some(scope) => {
+                state.tokens.put(&hash, &scope);
+                Ok(Self(scope))
+            }
             None => Err(unauthorized("invalid token")),
         }
     }

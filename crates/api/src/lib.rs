@@ -4,7 +4,7 @@
 //! - [`error`]: `ApiError`, the one error type of this layer, rendered as `{"code","detail"}`
 //!   or as a 422 validation list.
 //! - `extract`: request extractors: bearer authentication and strict JSON bodies.
-//! - `app_cache`: applications cached for a second for the message hot path.
+//! - `cache`: applications and tokens cached for a second for the message hot path.
 //! - `dto`: the JSON shapes of the Svix API (camelCase) and their conversions.
 //! - `pagination`: `limit`/`iterator`/`order` and `ListResponse`.
 //! - `idempotency`: replaying the first answer to a repeated `idempotency-key`.
@@ -14,10 +14,11 @@
 use std::sync::Arc;
 
 use axum::Router;
-use skyhook_store::Store;
+use skyhook_domain::model::Application;
+use skyhook_store::{Store, TokenScope};
 use tokio::sync::Notify;
 
-mod app_cache;
+mod cache;
 mod dto;
 pub mod error;
 mod extract;
@@ -55,7 +56,9 @@ pub struct AppState {
     /// `skyhook listen` sessions served by this process.
     pub(crate) listen: skyhook_delivery::listen::Hub,
     /// Applications looked up by the message hot path.
-    pub(crate) apps: Arc<app_cache::AppCache>,
+    pub(crate) apps: Arc<cache::Cache<Application>>,
+    /// Stored tokens found, by hash.
+    pub(crate) tokens: Arc<cache::Cache<TokenScope>>,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             admin_hash,
             listen: Default::default(),
             apps: Default::default(),
+            tokens: Default::default(),
         }
     }
 

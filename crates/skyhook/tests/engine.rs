@@ -876,6 +876,10 @@ async fn application_tokens_reach_only_their_application(backend: Backend) {
             202,
         )
         .await;
+    // Found tokens are cached by hash: another token is still looked up, and refused.
+    let stranger = api.with_token(&format!("{token}x"));
+    let (status, body) = stranger.get(&format!("/api/v1/app/{mine}")).await;
+    assert_eq!(status, 401, "{body}");
 }
 
 common::on_both_backends!(

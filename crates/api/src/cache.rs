@@ -1,45 +1,56 @@
-//! A short-lived cache of applications for the message hot path.
+//! Short-lived caches for the message hot path: applications, and the tokens that
+//! authenticate requests.
 //!
 //! Accepting a message needs its application (to resolve a uid and check the token's
 //! scope); reading it from the store on every request cost about a tenth of the server's
-//! CPU under load. Local changes clear the cache at once; another node's change (a
-//! rename of the uid, a delete) is seen within [`TTL`]. A message for an application
-//! deleted meanwhile is refused by the store's foreign key, so nothing is stored for it.
+//! CPU under load. A stored token (the one `serve` prints on first start, application
+//! tokens) was read from the store on every request too: 40% more server CPU in `e2e`
+//! than with a token given in the settings. Local changes clear the application cache at
+//! once; another node's change (a rename of the uid, a delete) is seen within [`TTL`].
+//! A message for an application deleted meanwhile is refused by the store's foreign key,
+//! so nothing is stored for it. Tokens are never changed once stored; only tokens found
+//! are cached, so a new one works at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use skyhook_domain::model::Application;
-
 /// How long an entry is trusted.
 pub(crate) const TTL: Duration = Duration::from_secs(1);
-/// Entries kept at most; the cache is emptied when full (applications are few and hot).
+/// Entries kept at most; the cache is emptied when full (applications and tokens are
+/// few and hot).
 const CAPACITY: usize = 4096;
 
-/// Applications by the id or uid they were looked up with.
-#[derive(Default)]
-pub(crate) struct AppCache {
-    entries: Mutex<HashMap<String, (Application, Instant)>>,
+/// Values by the key they were looked up with.
+pub(crate) struct Cache<V> {
+    entries: Mutex<HashMap<String, (V, Instant)>>,
 }
 
-impl AppCache {
-    /// The cached application for `id_or_uid`, if fresh.
-    pub(crate) fn get(&self, id_or_uid: &str) -> Option<Application> {
+impl<V> Default for Cache<V> {
+    fn default() -> Self {
+        Self {
+            entries: Default::default(),
+        }
+    }
+}
+
+impl<V: Clone> Cache<V> {
+    /// The cached value for `key`, if fresh.
+    pub(crate) fn get(&self, key: &str) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
-            .get(id_or_uid)
+            .get(key)
             .filter(|(_, at)| at.elapsed() < TTL)
-            .map(|(app, _)| app.clone())
+            .map(|(v, _)| v.clone())
     }
 
-    /// Remembers `app` as the answer for `id_or_uid`.
-    pub(crate) fn put(&self, id_or_uid: &str, app: &Application) {
+    /// Remembers `value` as the answer for `key`.
+    pub(crate) fn put(&self, key: &str, value: &V) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(id_or_uid.to_string(), (app.clone(), Instant::now()));
+        entries.insert(key.to_string(), (value.clone(), Instant::now()));
     }
 
     /// Forgets everything: an application changed here.
@@ -53,6 +64,8 @@ impl AppCache {
 
 #[cfg(test)]
 mod tests {
+    use skyhook_domain::model::Application;
+
     use super::*;
 
     fn app(id: &str) -> Application {
@@ -69,7 +82,7 @@ mod tests {
 
     #[test]
     fn answers_what_was_put_under_the_same_key_until_cleared() {
-        let cache = AppCache::default();
+        let cache = Cache::default();
         assert_eq!(cache.get("shop"), None);
         cache.put("shop", &app("app_1"));
         assert_eq!(cache.get("shop").map(|a| a.id), Some("app_1".into()));
@@ -80,7 +93,7 @@ mod tests {
 
     #[test]
     fn stays_bounded() {
-        let cache = AppCache::default();
+        let cache = Cache::default();
         for i in 0..=CAPACITY {
             cache.put(&format!("k{i}"), &app("app_1"));
         }
