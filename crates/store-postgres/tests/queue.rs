@@ -103,18 +103,26 @@ async fn queued(db: &Db, n: usize) -> PgStore {
     store.create_endpoint(&ep).await.unwrap();
     for i in 0..n {
         let msg = Message {
-            id: format!("msg_{i:08}"),
-            app_id: app.id.clone(),
-            event_id: None,
-            event_type: "a.b".into(),
             payload: format!("{{\"i\":{i}}}"),
-            channels: vec![],
-            tags: vec![],
-            created_at: 1_000,
+            ..message(&format!("msg_{i:08}"), 1_000)
         };
         assert_eq!(store.create_message(&msg).await.unwrap(), 1);
     }
     store
+}
+
+/// A message of application `app_1`, accepted at `created_at`.
+fn message(id: &str, created_at: i64) -> Message {
+    Message {
+        id: id.into(),
+        app_id: "app_1".into(),
+        event_id: None,
+        event_type: "a.b".into(),
+        payload: "{}".into(),
+        channels: vec![],
+        tags: vec![],
+        created_at,
+    }
 }
 
 fn attempt(msg_id: &str, at: i64) -> Attempt {
@@ -191,17 +199,10 @@ async fn claims_pass_over_busy_endpoints_and_find_them_again_when_freed() {
     let busy = ["ep_1".to_string()];
     assert_eq!(claimed(10_000, &busy).await, [], "all due rows are ep_1's");
     // Accepted before that scan, committed after it.
-    let late = Message {
-        id: "msg_late".into(),
-        app_id: "app_1".into(),
-        event_id: None,
-        event_type: "a.b".into(),
-        payload: "{}".into(),
-        channels: vec![],
-        tags: vec![],
-        created_at: 9_500,
-    };
-    store.create_message(&late).await.unwrap();
+    store
+        .create_message(&message("msg_late", 9_500))
+        .await
+        .unwrap();
     assert_eq!(
         claimed(10_100, &busy).await,
         [("msg_late".to_string(), "ep_2".to_string())]
@@ -274,14 +275,8 @@ async fn new_work_is_announced_to_listeners_on_commit() {
         .await
         .unwrap();
     let msg = Message {
-        id: "msg_x".into(),
-        app_id: "app_1".into(),
         event_id: Some("e".into()),
-        event_type: "a.b".into(),
-        payload: "{}".into(),
-        channels: vec![],
-        tags: vec![],
-        created_at: 5,
+        ..message("msg_x", 5)
     };
     other.create_message(&msg).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), wake.notified())
@@ -440,17 +435,7 @@ async fn admitted_deliveries_are_handed_over_leased_and_the_rest_is_claimable() 
         wake: Arc::new(tokio::sync::Notify::new()),
     });
     for id in ["msg_a", "msg_b"] {
-        let msg = Message {
-            id: id.into(),
-            app_id: "app_1".into(),
-            event_id: None,
-            event_type: "a.b".into(),
-            payload: "{}".into(),
-            channels: vec![],
-            tags: vec![],
-            created_at: 1_000,
-        };
-        assert_eq!(store.create_message(&msg).await.unwrap(), 1);
+        assert_eq!(store.create_message(&message(id, 1_000)).await.unwrap(), 1);
     }
     let (claim, _ticket) = handed.try_recv().expect("msg_a handed over");
     assert_eq!(
