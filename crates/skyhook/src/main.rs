@@ -11,6 +11,11 @@
 
 use clap::{Parser, Subcommand};
 
+/// glibc's malloc and free were about a sixth of the server's CPU under load;
+/// mimalloc takes most of that back (docs/BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod main_key;
 mod serve;
