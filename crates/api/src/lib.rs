@@ -52,7 +52,8 @@ pub struct AppState {
     pub(crate) config: Arc<ApiConfig>,
     /// Poked after a message is committed so the delivery workers start at once.
     pub(crate) wake: Arc<Notify>,
-    pub(crate) admin_hash: Option<String>,
+    /// Shared, like everything here: axum clones the state for every request.
+    pub(crate) admin_hash: Option<Arc<str>>,
     /// `skyhook listen` sessions served by this process.
     pub(crate) listen: skyhook_delivery::listen::Hub,
     /// Applications looked up by the message hot path.
@@ -64,7 +65,7 @@ pub struct AppState {
 impl AppState {
     /// State over `store`; `wake` is the delivery workers' wake-up handle.
     pub fn new(store: Arc<dyn Store>, config: ApiConfig, wake: Arc<Notify>) -> Self {
-        let admin_hash = config.admin_token.as_deref().map(hash_token);
+        let admin_hash = config.admin_token.as_deref().map(|t| hash_token(t).into());
         Self {
             store,
             config: Arc::new(config),
