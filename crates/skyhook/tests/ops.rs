@@ -277,12 +277,11 @@ async fn queue_depth_counts_deliveries_waiting_for_a_retry() {
 
 #[tokio::test]
 async fn json_logs_parse_line_by_line_and_carry_the_ids() {
-    // Successful attempts log at debug (failures at info).
-    let server = Server::start(
-        ServerOpts::dev()
-            .env("SKYHOOK_LOG_FORMAT", "json")
-            .env("SKYHOOK_LOG", "info,skyhook_delivery=debug"),
-    )
+    // Successful attempts and requests log at debug (failures at info or warn).
+    let server = Server::start(ServerOpts::dev().env("SKYHOOK_LOG_FORMAT", "json").env(
+        "SKYHOOK_LOG",
+        "info,skyhook_delivery=debug,skyhook::request=debug",
+    ))
     .await;
     let api = server.api();
     let rx = Receiver::start().await;
@@ -338,15 +337,28 @@ async fn json_logs_parse_line_by_line_and_carry_the_ids() {
 }
 
 #[tokio::test]
-async fn text_logs_written_to_a_file_carry_no_colour_codes() {
+async fn text_logs_carry_no_colour_codes_and_by_default_only_requests_that_failed() {
     // The test server's stderr is a file, as under systemd or with `2> skyhook.log`.
     let server = Server::start(ServerOpts::dev()).await;
-    server.api().app("plain").await;
-    let log = eventually("a request in the log", Duration::from_secs(10), || async {
+    let api = server.api();
+    api.app("plain").await;
+    let missing = api
+        .raw(reqwest::Method::GET, "/api/v1/app/app_missing")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let log = eventually("the 404 in the log", Duration::from_secs(10), || async {
         let log = server.log();
         log.contains("request finished").then_some(log)
     })
     .await;
+    assert!(log.contains("status=404"), "{log}");
+    // The 201 came first; its line would be there by now if it were logged at `info`.
+    assert!(
+        !log.contains("status=201"),
+        "a successful request logged at info:\n{log}"
+    );
     assert!(!log.contains('\u{1b}'), "ANSI escape codes in:\n{log}");
 }
 
