@@ -12,7 +12,8 @@
 use clap::{Parser, Subcommand};
 
 /// glibc's malloc and free were about a sixth of the server's CPU under load;
-/// mimalloc takes most of that back (docs/BENCHMARKS.md, "The allocator").
+/// mimalloc takes most of that back (docs/BENCHMARKS.md, "The allocator and quieter
+/// request logs").
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
