@@ -127,21 +127,17 @@ impl Sender {
             .sign(&msg.id, ts, msg.payload.as_bytes(), now);
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(USER_AGENT, self.user_agent.clone());
-        for (name, value) in [
-            ("id", msg.id.clone()),
-            ("timestamp", ts.to_string()),
-            ("signature", sig),
+        // Both spellings: Standard Webhooks verifiers read `webhook-*`, Svix's `svix-*`.
+        for (names, value) in [
+            (["webhook-id", "svix-id"], msg.id.clone()),
+            (["webhook-timestamp", "svix-timestamp"], ts.to_string()),
+            (["webhook-signature", "svix-signature"], sig),
         ] {
             let value = HeaderValue::try_from(value)
                 .expect("ids, numbers and base64 are valid header values");
-            h.insert(
-                HeaderName::try_from(format!("webhook-{name}")).expect("static"),
-                value.clone(),
-            );
-            h.insert(
-                HeaderName::try_from(format!("svix-{name}")).expect("static"),
-                value,
-            );
+            for name in names {
+                h.insert(HeaderName::from_static(name), value.clone());
+            }
         }
         h
     }
