@@ -97,7 +97,8 @@ impl MakeRequestId for NewRequestId {
 }
 
 /// Wraps `app` in a span per request (method, path, request id; status and latency
-/// logged at the end: 5xx at warn, 4xx at info, the rest at debug) and answers with the request id in `x-request-id`.
+/// logged at the end: 5xx at warn, 4xx at info, the rest at debug) and answers with the
+/// request id in `x-request-id`.
 pub fn layer_requests(app: Router) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<_>| {
@@ -115,13 +116,13 @@ pub fn layer_requests(app: Router) -> Router {
         })
         .on_response(
             |resp: &axum::http::Response<_>, latency: std::time::Duration, _: &tracing::Span| {
-                let status = resp.status();
-                let (status, latency_ms) = (status.as_u16(), latency.as_millis() as u64);
+                let code = resp.status();
+                let (status, latency_ms) = (code.as_u16(), latency.as_millis() as u64);
                 // Answers that went well are debug: at thousands a second their lines
-                // took 3% of the server's CPU (docs/BENCHMARKS.md).
-                if resp.status().is_server_error() {
+                // were about 3% of the server's samples (docs/BENCHMARKS.md).
+                if code.is_server_error() {
                     tracing::warn!(target: REQUEST_LOG, status, latency_ms, "request finished");
-                } else if resp.status().is_client_error() {
+                } else if code.is_client_error() {
                     tracing::info!(target: REQUEST_LOG, status, latency_ms, "request finished");
                 } else {
                     tracing::debug!(target: REQUEST_LOG, status, latency_ms, "request finished");
