@@ -529,14 +529,25 @@ async fn pending_work_survives_a_restart(backend: Backend) {
         "an api-only node delivers nothing"
     );
     let server = server.restart(ServerOpts::dev().on(backend)).await;
-    let got = rx.wait_for("/hook", 20).await;
-    let mut seen: Vec<String> = got
-        .iter()
-        .map(|d| d.header("webhook-id").to_string())
-        .collect();
-    seen.sort();
-    seen.dedup();
     ids.sort();
+    // Until as many distinct ids as messages have arrived. A repeat is allowed
+    // (at-least-once: an attempt whose answer is lost is retried), so waiting for 20
+    // requests could stop at a repeat before the last message arrived.
+    let seen = eventually(
+        "every message after the restart",
+        Duration::from_secs(20),
+        || async {
+            let mut seen: Vec<String> = rx
+                .at("/hook")
+                .iter()
+                .map(|d| d.header("webhook-id").to_string())
+                .collect();
+            seen.sort();
+            seen.dedup();
+            (seen.len() >= ids.len()).then_some(seen)
+        },
+    )
+    .await;
     assert_eq!(
         seen, ids,
         "every accepted message arrives after the restart"
