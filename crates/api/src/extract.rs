@@ -2,8 +2,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use skyhook_domain::model::Application;
 use skyhook_store::TokenScope;
@@ -18,39 +18,54 @@ pub use skyhook_domain::tokens::hash_token;
 #[derive(Debug, Clone)]
 pub struct Auth(pub TokenScope);
 
-fn unauthorized(detail: &str) -> ApiError {
+pub(crate) fn unauthorized(detail: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", detail)
+}
+
+/// The token of an `Authorization: Bearer …` header; `missing` is the error's detail when
+/// there is no such header.
+pub(crate) fn bearer<'a>(headers: &'a HeaderMap, missing: &str) -> Result<&'a str, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized(missing))?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'"))
+}
+
+/// What `token` may do: the admin token of the settings, or a stored token (cached,
+/// since stored tokens never change); `None` for an unknown one.
+pub(crate) async fn token_scope(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<TokenScope>, ApiError> {
+    let hash = hash_token(token);
+    if let Some(admin) = &state.admin_hash
+        && bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))
+    {
+        return Ok(Some(TokenScope::Admin));
+    }
+    if let Some(scope) = state.tokens.get(&hash) {
+        return Ok(Some(scope));
+    }
+    let found = state.store.find_token(&hash).await?;
+    if let Some(scope) = &found {
+        state.tokens.put(&hash, scope);
+    }
+    Ok(found)
 }
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'"))?;
-        let hash = hash_token(token);
-        if let Some(admin) = &state.admin_hash
-            && bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))
-        {
-            return Ok(Self(TokenScope::Admin));
-        }
-        if let Some(scope) = state.tokens.get(&hash) {
-            return Ok(Self(scope));
-        }
-        match state.store.find_token(&hash).await? {
-            Some(scope) => {
-                state.tokens.put(&hash, &scope);
-                Ok(Self(scope))
-            }
+        let token = bearer(&parts.headers, "missing Authorization: Bearer <token>")?;
+        match token_scope(state, token).await? {
+            Some(scope) => Ok(Self(scope)),
             None => Err(unauthorized("invalid token")),
         }
     }

@@ -29,7 +29,7 @@ use subtle::ConstantTimeEq;
 
 use crate::dto::EndpointIn;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{Auth, Body, hash_token, parse_json};
+use crate::extract::{Auth, Body, bearer, parse_json, token_scope, unauthorized};
 use crate::pagination::{ListQuery, ListResponse, respond};
 use crate::routes::endpoints;
 use crate::{AppState, idempotency, validate};
@@ -254,37 +254,14 @@ pub async fn rotate_secret(
 
 // ---------------------------------------------------------------- project authentication
 
-fn unauthorized(detail: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", detail)
-}
-
-fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| unauthorized("missing Authorization: Bearer <quotation secret>"))?;
-    header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'"))
-}
-
 async fn is_admin(state: &AppState, token: &str) -> ApiResult<bool> {
-    let hash = hash_token(token);
-    if let Some(admin) = &state.admin_hash
-        && bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))
-    {
-        return Ok(true);
-    }
-    Ok(state.store.find_token(&hash).await? == Some(TokenScope::Admin))
+    Ok(token_scope(state, token).await? == Some(TokenScope::Admin))
 }
 
 /// The project named in the path, if the bearer is its quotation secret or an admin
 /// token. A caller that is neither learns nothing: 401 whether the project exists or not.
 async fn project(state: &AppState, headers: &HeaderMap, app_id: &str) -> ApiResult<Application> {
-    let token = bearer(headers)?;
+    let token = bearer(headers, "missing Authorization: Bearer <quotation secret>")?;
     let app = state.store.get_app(app_id).await?;
     if let Some(app) = &app
         && let Some(secret) = state.store.get_quotation_secret(&app.id).await?
