@@ -105,9 +105,12 @@ pub async fn run(settings: Settings, dev: bool) -> anyhow::Result<()> {
             https_only: settings.https_only,
             admin_token: settings.admin_token.clone(),
         };
-        skyhook_api::router(
-            AppState::new(store.clone(), config, wake.clone()).with_listen_hub(listen_hub),
-        )
+        skyhook_api::router(AppState::new(
+            store.clone(),
+            config,
+            wake.clone(),
+            listen_hub,
+        ))
         .merge(skyhook_dashboard::router(
             skyhook_dashboard::DashboardState::new(store.clone(), dashboard, wake),
         ))
