@@ -4,10 +4,7 @@ use sha2::{Digest, Sha256};
 
 /// SHA-256 of `text`, lower-case hex.
 pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// SHA-256 of a token, hex: what the store keeps instead of the token.
