@@ -307,11 +307,11 @@ impl Script {
             "UPDATE deliveries SET status = v.status, run_at = v.run_at, lease = NULL, manual = 0, holds_slot = 0, updated_at = v.updated_at \
              FROM v WHERE deliveries.id = v.id AND deliveries.lease = v.lease RETURNING deliveries.id AS fenced_id",
             done,
-            |(claim, attempt, outcome)| {
+            |(fence, attempt, outcome)| {
                 let (status, run_at) = outcome.next_state();
                 (
-                    claim.delivery_id,
-                    &claim.lease,
+                    fence.delivery_id,
+                    &fence.lease,
                     status.code(),
                     run_at,
                     attempt.created_at,

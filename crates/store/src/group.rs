@@ -28,7 +28,18 @@ use crate::{Claim, Outcome, Result, StoreError};
 pub const MAX_BATCH: usize = 512;
 
 /// A recorded attempt: the claim it ends, the attempt row, what happens next.
-pub type Completion = (Claim, Attempt, Outcome);
+pub type Completion = (Fence, Attempt, Outcome);
+
+/// What recording an attempt needs of its claim: the delivery, and the lease that must
+/// still hold it. Not the whole claim: its message and endpoint, copied for every
+/// attempt recorded, were a good part of the allocations per delivery.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    /// Delivery row id.
+    pub delivery_id: i64,
+    /// The claim's lease.
+    pub lease: String,
+}
 
 /// What a store's batch function answers: per message the number of deliveries queued
 /// (or its own error, e.g. a taken `eventId`), per completion whether its lease still held.
@@ -95,7 +106,11 @@ impl GroupCommit {
         outcome: Outcome,
     ) -> Result<bool> {
         let (reply, answer) = oneshot::channel();
-        let op = Op::Complete(Box::new((claim.clone(), attempt.clone(), outcome)), reply);
+        let fence = Fence {
+            delivery_id: claim.delivery_id,
+            lease: claim.lease.clone(),
+        };
+        let op = Op::Complete(Box::new((fence, attempt.clone(), outcome)), reply);
         self.send(op).await?;
         answer.await.map_err(closed)?
     }
