@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod chart;
+mod machine;
 mod receiver;
 mod scenarios;
 mod server;

@@ -28,6 +28,7 @@ pub const COMMON_KEYS: &[&str] = &[
     "peak_rss_mib",
     "peak_rss_mib_per_node",
     "startup_ms",
+    "machine",
 ];
 
 /// The scenario-specific keys of each result line.
@@ -120,6 +121,8 @@ struct Ctx {
     dirs: Vec<DataDir>,
     label: String,
     load_before: Vec<f64>,
+    /// The machine's own speed, measured before the run (see `machine`).
+    machine: Value,
     deadline: Instant,
     tag: String,
 }
@@ -131,6 +134,8 @@ impl Ctx {
         roles: Option<&str>,
     ) -> anyhow::Result<Self> {
         let load_before = load_avg();
+        // Where the spawned servers' data dirs go too.
+        let machine = crate::machine::probe(&std::env::temp_dir());
         let rx = Receiver::start().await?;
         let tag = crate::server::random_tag();
         let (apis, servers, spec, dirs, label) = if args.spawn {
@@ -189,6 +194,7 @@ impl Ctx {
             dirs,
             label,
             load_before,
+            machine,
             deadline: Instant::now() + Duration::from_secs(args.timeout),
             tag,
         })
@@ -227,6 +233,7 @@ impl Ctx {
             "peak_rss_mib": rss.iter().flatten().copied().reduce(f64::max),
             "peak_rss_mib_per_node": rss,
             "startup_ms": self.servers.first().map(|s| ms(s.startup)),
+            "machine": self.machine,
         });
         if let Some(s) = self.servers.first() {
             out["listening_ms"] = json!(ms(s.listening));
