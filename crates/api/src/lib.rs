@@ -57,6 +57,7 @@ pub struct Shared {
     pub(crate) config: ApiConfig,
     /// Poked after a message is committed so the delivery workers start at once.
     pub(crate) wake: Arc<Notify>,
+    /// The hash of the settings' admin token, compared with each request's.
     pub(crate) admin_hash: Option<String>,
     /// `skyhook listen` sessions served by this process.
     pub(crate) listen: skyhook_delivery::listen::Hub,

@@ -27,12 +27,13 @@ use crate::{Claim, Outcome, Result, StoreError};
 /// Most writes applied in one transaction.
 pub const MAX_BATCH: usize = 512;
 
-/// A recorded attempt: the claim it ends, the attempt row, what happens next.
+/// A recorded attempt: the fence of the claim it ends, the attempt row, what happens
+/// next.
 pub type Completion = (Fence, Attempt, Outcome);
 
 /// What recording an attempt needs of its claim: the delivery, and the lease that must
-/// still hold it. Not the whole claim: its message and endpoint, copied for every
-/// attempt recorded, were a good part of the allocations per delivery.
+/// still hold it. Not the whole claim, whose message and endpoint were copied for every
+/// attempt recorded only to be left unread.
 #[derive(Debug, Clone)]
 pub struct Fence {
     /// Delivery row id.
