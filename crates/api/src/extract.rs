@@ -7,12 +7,12 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use skyhook_domain::model::Application;
 use skyhook_store::TokenScope;
-use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::{ApiError, FieldError};
 
 pub use skyhook_domain::tokens::hash_token;
+use skyhook_domain::tokens::secrets_equal;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub(crate) async fn token_scope(
 ) -> Result<Option<TokenScope>, ApiError> {
     let hash = hash_token(token);
     if let Some(admin) = &state.admin_hash
-        && bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))
+        && secrets_equal(admin, &hash)
     {
         return Ok(Some(TokenScope::Admin));
     }

@@ -12,9 +12,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use serde::de::DeserializeOwned;
 use skyhook_domain::model::Application;
-use skyhook_domain::tokens::{hash_token, sha256_hex};
+use skyhook_domain::tokens::{hash_token, secrets_equal, sha256_hex};
 use skyhook_store::TokenScope;
-use subtle::ConstantTimeEq;
 
 use crate::DashboardState;
 use crate::error::DashError;
@@ -33,7 +32,7 @@ pub fn csrf_token(token: &str) -> String {
 /// Whether `given` is the CSRF token of the session of `token` (constant time).
 pub fn csrf_ok(token: &str, given: &str) -> bool {
     let expected = csrf_token(token);
-    given.len() == expected.len() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+    secrets_equal(&expected, given)
 }
 
 /// The `Set-Cookie` value that starts a session for `token`.
@@ -105,7 +104,7 @@ pub async fn scope_of(
 ) -> Result<Option<TokenScope>, DashError> {
     let hash = hash_token(token);
     if let Some(admin) = &state.admin_hash
-        && bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))
+        && secrets_equal(admin, &hash)
     {
         return Ok(Some(TokenScope::Admin));
     }

@@ -25,7 +25,6 @@ use skyhook_domain::quotation::{
     self, MAX_REQUEST_BYTES, Quotation, QuotationError, QuotationFile, QuotationRequest, Upload,
 };
 use skyhook_store::TokenScope;
-use subtle::ConstantTimeEq;
 
 use crate::dto::EndpointIn;
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -265,7 +264,7 @@ async fn project(state: &AppState, headers: &HeaderMap, app_id: &str) -> ApiResu
     let app = state.store.get_app(app_id).await?;
     if let Some(app) = &app
         && let Some(secret) = state.store.get_quotation_secret(&app.id).await?
-        && bool::from(secret.as_bytes().ct_eq(token.as_bytes()))
+        && skyhook_domain::tokens::secrets_equal(&secret, token)
     {
         return Ok(app.clone());
     }
