@@ -857,7 +857,10 @@ mod tests {
         while let Some((i, scheduled)) = ticks.recv().await {
             assert_eq!(i, seen, "ticks come in order");
             assert_eq!(scheduled, t0 + Duration::from_secs_f64(i as f64 * period));
-            assert!(Instant::now() >= scheduled, "tick {i} was sent before it was due");
+            assert!(
+                Instant::now() >= scheduled,
+                "tick {i} was sent before it was due"
+            );
             seen += 1;
         }
         assert_eq!(seen, 40, "every tick, then the channel closes");
