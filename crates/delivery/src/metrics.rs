@@ -4,6 +4,8 @@
 //! - `skyhook_attempts_total{outcome, status_class}`: outcome `success`, `retry` or
 //!   `fail`; status class `2xx`…`5xx`, or `none` when no answer came.
 //! - `skyhook_deliveries_in_flight`: attempts running now.
+//! - `skyhook_admissions_refused_total{reason}`: deliveries the worker had no room for
+//!   (`node` or `endpoint`), left in the queue to be claimed.
 //! - `skyhook_attempt_duration_seconds`: one attempt, send to last byte.
 //! - `skyhook_delivery_latency_seconds`: message accepted → 2xx answer.
 //! - `skyhook_endpoint_failures_total{endpoint_id}`: failed attempts per endpoint, for
@@ -85,6 +87,12 @@ pub fn attempt(
         )
         .increment(1);
     }
+}
+
+/// Counts a delivery the worker had no room for (`reason`: `node`, all its attempts
+/// taken; `endpoint`, the endpoint's cap reached): it waits in the queue to be claimed.
+pub fn refused(reason: &'static str) {
+    metrics::counter!("skyhook_admissions_refused_total", "reason" => reason).increment(1);
 }
 
 /// Counts an attempt in `skyhook_deliveries_in_flight` while it lives.

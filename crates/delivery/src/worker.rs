@@ -234,7 +234,10 @@ impl Worker {
     /// Room for one attempt to `endpoint_id`: a node-wide permit, and a place among the
     /// endpoint's admitted attempts, if both are free now.
     fn admit(self: &Arc<Self>, endpoint_id: &str) -> Option<Room> {
-        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            crate::metrics::refused("node");
+            return None;
+        };
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let gate = in_flight
             .entry(endpoint_id.to_string())
@@ -243,6 +246,7 @@ impl Worker {
                 admitted: 0,
             });
         if gate.admitted >= self.endpoint_cap() {
+            crate::metrics::refused("endpoint");
             return None;
         }
         gate.admitted += 1;

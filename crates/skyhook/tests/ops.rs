@@ -273,6 +273,42 @@ async fn queue_depth_counts_deliveries_waiting_for_a_retry() {
     .await;
 }
 
+/// An endpoint holds at most 32 requests in flight and 32 more waiting on a node; what
+/// comes beyond that is counted as refused and left in the queue, and is still delivered.
+#[tokio::test]
+async fn deliveries_beyond_an_endpoints_room_are_counted_as_refused_and_still_delivered() {
+    let server = Server::start(ServerOpts::dev()).await;
+    let api = server.api();
+    let slow = Receiver::start().await;
+    slow.set_default(Reply::Slow(Duration::from_millis(1500)));
+    let app = api.app("crowded").await;
+    api.endpoint(&app, json!({"url": slow.url("/hook")})).await;
+    for n in 0..70 {
+        api.message(&app, "order.paid", json!({ "n": n })).await;
+    }
+    let refused = eventually("6 refusals", Duration::from_secs(10), || async {
+        let t = metrics(&server).await;
+        let endpoint = sample(
+            &t,
+            "skyhook_admissions_refused_total",
+            &[("reason", "endpoint")],
+        );
+        endpoint.filter(|n| *n >= 6.0).map(|_| t)
+    })
+    .await;
+    assert_eq!(
+        sample(
+            &refused,
+            "skyhook_admissions_refused_total",
+            &[("reason", "node")]
+        ),
+        None,
+        "the node had room: {refused}"
+    );
+    slow.set_default(Reply::Status(200));
+    slow.wait_for("/hook", 70).await;
+}
+
 // ------------------------------------------------------------------- logs
 
 #[tokio::test]
