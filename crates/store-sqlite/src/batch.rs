@@ -2,10 +2,11 @@
 //! messages and recorded attempts in one transaction, with multi-row statements.
 //!
 //! Every statement sqlx runs is a round trip to its SQLite thread (50–90 µs on a 2-core
-//! box, as much as the statement itself), so a batch sends its statements together: a
-//! batch with messages reads their routes with `BEGIN IMMEDIATE` in front, then runs
-//! every insert and update as one script ending in `COMMIT`. Two round trips per batch
-//! instead of one per statement; at 1,000 msg/s that halves the writer's time per batch.
+//! box, as much as the statement itself), so a batch sends its statements together: one
+//! script from `BEGIN IMMEDIATE` to `COMMIT` with every insert and update. The routes
+//! (the messages' applications and their enabled endpoints) are remembered between
+//! batches, checked by a guard statement at the head of the script (see [`RouteCache`]);
+//! only a batch whose routes are not remembered reads them first, a round trip of its own.
 //!
 //! Each statement takes its rows as one JSON array (read with `jsonb_each`), so its SQL
 //! is the same whatever the batch's size: the few scripts there are stay prepared.
@@ -39,8 +40,9 @@ pub(crate) async fn apply(
         slot: writer.slot().await?,
         ended: false,
     };
-    let conn = tx.slot.conn.as_mut().expect("slot() opens the connection");
-    let result = batch(conn, handoff.as_ref(), &messages, &completes).await;
+    let Slot { conn, routes, .. } = &mut *tx.slot;
+    let conn = conn.as_mut().expect("slot() opens the connection");
+    let result = batch(conn, routes, handoff.as_ref(), &messages, &completes).await;
     tx.ended = match &result {
         // The script ended with COMMIT.
         Ok(_) => true,
@@ -81,29 +83,99 @@ type Batched = (Vec<Result<usize>>, Vec<(Claim, Ticket)>, Vec<bool>);
 
 async fn batch(
     conn: &mut SqliteConnection,
+    cache: &mut RouteCache,
     handoff: Option<&Handoff>,
     messages: &[Message],
     completes: &[Completion],
 ) -> Result<Batched> {
     let msgs: Vec<&Message> = messages.iter().collect();
-    let mut script = Script::default();
-    let routes = if msgs.is_empty() {
-        script.push("BEGIN IMMEDIATE");
-        Routes::default()
+    if let Some((routes, version)) = cache.covering(&msgs) {
+        let begin = Begin::Guarded(version);
+        match write(conn, routes, begin, handoff, &msgs, completes).await? {
+            Some((batched, version)) => {
+                cache.keep_if(version);
+                return Ok(batched);
+            }
+            // Someone changed an endpoint or deleted an application since: forget, and
+            // do the batch again with the routes read afresh.
+            None => {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                *cache = RouteCache::default();
+            }
+        }
+    }
+    let (routes, begin) = if msgs.is_empty() {
+        (Routes::default(), Begin::InScript)
     } else {
-        Routes::read(conn, &msgs, "BEGIN IMMEDIATE;").await?
+        let routes = Routes::read(conn, &msgs, "BEGIN IMMEDIATE;").await?;
+        (routes, Begin::Done)
     };
+    let (batched, version) = write(conn, &routes, begin, handoff, &msgs, completes)
+        .await?
+        .expect("only a guarded script is aborted as stale");
+    cache.remember(routes, version);
+    Ok(batched)
+}
+
+/// How a batch's script starts its transaction.
+enum Begin {
+    /// Reading the routes began it.
+    Done,
+    /// The script begins it.
+    InScript,
+    /// The script begins it, then aborts unless the routing version is still this.
+    Guarded(i64),
+}
+
+/// Runs one batch's script; `None` if its guard found the routes changed (the
+/// transaction is then still open, with nothing written). Else per message its answer,
+/// the deliveries to hand over, the fences, and the routing version at commit.
+async fn write(
+    conn: &mut SqliteConnection,
+    routes: &Routes,
+    begin: Begin,
+    handoff: Option<&Handoff>,
+    msgs: &[&Message],
+    completes: &[Completion],
+) -> Result<Option<(Batched, i64)>> {
+    let mut script = Script::default();
+    match begin {
+        Begin::Done => {}
+        Begin::InScript => script.push("BEGIN IMMEDIATE"),
+        Begin::Guarded(version) => {
+            script.push("BEGIN IMMEDIATE");
+            script.bind(version)?;
+            script.push("INSERT INTO routing_guard VALUES (?)");
+        }
+    }
     let lease = BatchLease::new(handoff);
-    let (queued, deliveries) = script.messages(&msgs, &routes, handoff, &lease)?;
+    let (queued, deliveries) = script.messages(msgs, routes, handoff, &lease)?;
     script.completions(completes)?;
+    script.push("SELECT n AS routing_version FROM routing_version");
     script.push("COMMIT");
-    let returned = Returned::read(script.run(conn).await?)?;
-    let (queued, handed) = returned.settle(&msgs, queued, deliveries, &routes, &lease);
+    let rows = match script.run(conn).await {
+        Err(e) if is_stale(&e) => return Ok(None),
+        rows => rows.map_err(map_err)?,
+    };
+    let returned = Returned::read(rows)?;
+    let (queued, handed) = returned.settle(msgs, queued, deliveries, routes, &lease);
     let fenced = completes
         .iter()
         .map(|(c, _, _)| returned.fenced.contains(&c.delivery_id))
         .collect();
-    Ok((queued, handed, fenced))
+    let version = returned
+        .version
+        .ok_or_else(|| StoreError::Internal("a batch returned no routing version".into()))?;
+    Ok(Some(((queued, handed, fenced), version)))
+}
+
+/// The error `routing_guard` raises (migration 0006).
+fn is_stale(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|db| db.message() == "routes changed")
 }
 
 /// Inserts messages and one due delivery per endpoint that accepts each, inside the
@@ -118,17 +190,19 @@ pub(crate) async fn insert_messages(
     let lease = BatchLease::new(None);
     let mut script = Script::default();
     let (queued, deliveries) = script.messages(msgs, &routes, None, &lease)?;
-    let returned = Returned::read(script.run(conn).await?)?;
+    let returned = Returned::read(script.run(conn).await.map_err(map_err)?)?;
     Ok(returned.settle(msgs, queued, deliveries, &routes, &lease).0)
 }
 
 /// The applications of a batch's messages with their enabled endpoints.
 #[derive(Default)]
-struct Routes {
+pub(crate) struct Routes {
     /// By application id; an application deleted meanwhile is missing.
     endpoints: HashMap<String, Vec<Endpoint>>,
     /// Deliveries refer to endpoints by `seq` (migration 0005).
     endpoint_seqs: HashMap<String, i64>,
+    /// `routing_version` when these were read; `None` if no application was found.
+    version: Option<i64>,
 }
 
 impl Routes {
@@ -139,7 +213,8 @@ impl Routes {
     async fn read(conn: &mut SqliteConnection, msgs: &[&Message], prefix: &str) -> Result<Self> {
         let app_ids: HashSet<&str> = msgs.iter().map(|m| m.app_id.as_str()).collect();
         let sql = format!(
-            "{prefix} SELECT a.id AS live_app, e.seq AS e_seq, {ENDPOINT_COLS} FROM applications a \
+            "{prefix} SELECT a.id AS live_app, (SELECT n FROM routing_version) AS routing_version, \
+             e.seq AS e_seq, {ENDPOINT_COLS} FROM applications a \
              LEFT JOIN endpoints e ON e.app_id = a.id AND e.disabled = 0 \
              WHERE a.id IN (SELECT value FROM json_each(?))"
         );
@@ -150,6 +225,7 @@ impl Routes {
             .await
             .map_err(map_err)?
         {
+            routes.version = Some(row.get("routing_version"));
             let list = routes.endpoints.entry(row.get("live_app")).or_default();
             if let Some(seq) = row.get::<Option<i64>, _>("e_seq") {
                 let endpoint = rows::endpoint(&row)?;
@@ -158,6 +234,55 @@ impl Routes {
             }
         }
         Ok(routes)
+    }
+}
+
+/// The routes of the applications recent batches wrote to, all read at one routing
+/// version (migration 0006), so that a batch whose applications are all here needs no
+/// read of its own. Held with the writer's connection: only the group commit uses it.
+/// Whoever changes an endpoint or deletes an application moves the version, from any
+/// connection or process: the batch's guard then aborts it, and it reads afresh.
+#[derive(Default)]
+pub(crate) struct RouteCache(Option<Routes>);
+
+impl RouteCache {
+    /// Past this many applications, the routes read last replace the rest, which keeps
+    /// memory bounded however many applications send.
+    const MAX_APPS: usize = 4_096;
+
+    /// The remembered routes and their version, if they hold every application `msgs`
+    /// go to.
+    fn covering(&self, msgs: &[&Message]) -> Option<(&Routes, i64)> {
+        let routes = self.0.as_ref()?;
+        let covered = !msgs.is_empty()
+            && msgs
+                .iter()
+                .all(|m| routes.endpoints.contains_key(&m.app_id));
+        Some((routes, routes.version?)).filter(|_| covered)
+    }
+
+    /// After a batch committed at `version`: what is remembered stays only if nothing
+    /// changed since it was read (the batch itself may have, by an endpoint's health).
+    fn keep_if(&mut self, version: i64) {
+        if self.0.as_ref().and_then(|r| r.version) != Some(version) {
+            self.0 = None;
+        }
+    }
+
+    /// After a batch that read `routes` committed at `version`: adds them, if they are
+    /// still current.
+    fn remember(&mut self, routes: Routes, version: i64) {
+        self.keep_if(version);
+        if routes.version != Some(version) {
+            return;
+        }
+        match &mut self.0 {
+            Some(known) if known.endpoints.len() + routes.endpoints.len() <= Self::MAX_APPS => {
+                known.endpoints.extend(routes.endpoints);
+                known.endpoint_seqs.extend(routes.endpoint_seqs);
+            }
+            _ => self.0 = Some(routes),
+        }
     }
 }
 
@@ -173,6 +298,13 @@ impl Script {
     fn push(&mut self, statement: &str) {
         self.sql.push_str(statement);
         self.sql.push_str(";\n");
+    }
+
+    /// Binds the next statement's next `?`.
+    fn bind(&mut self, value: i64) -> Result<()> {
+        self.args
+            .add(value)
+            .map_err(|e| StoreError::Internal(e.to_string()))
     }
 
     /// `WITH v(columns) AS (rows of `items`) ` + `body`, the rows bound as one JSON array
@@ -338,11 +470,10 @@ impl Script {
         )
     }
 
-    async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
+    async fn run(self, conn: &mut SqliteConnection) -> sqlx::Result<Vec<SqliteRow>> {
         sqlx::query_with(AssertSqlSafe(self.sql), self.args)
             .fetch_all(conn)
             .await
-            .map_err(map_err)
     }
 }
 
@@ -355,6 +486,8 @@ struct Returned {
     deliveries: Vec<(i64, i64, i64)>,
     /// Deliveries whose completion held its lease.
     fenced: HashSet<i64>,
+    /// `routing_version` at the end of the batch.
+    version: Option<i64>,
 }
 
 impl Returned {
@@ -369,6 +502,7 @@ impl Returned {
                 "fenced_id" => {
                     out.fenced.insert(row.get(0));
                 }
+                "routing_version" => out.version = Some(row.get(0)),
                 other => {
                     return Err(StoreError::Internal(format!(
                         "unexpected column {other} returned by a batch"
@@ -740,6 +874,195 @@ mod tests {
             ]
         );
         assert!(freed.iter().all(|(_, e)| e == "ep_1"), "{freed:?}");
+    }
+
+    /// Per due delivery (message, endpoint), claimed now, sorted.
+    async fn routed(store: &crate::SqliteStore) -> Vec<(String, String)> {
+        let now = skyhook_domain::clock::now_ms();
+        let claims = store.claim_due(now, 100, 60_000, &[]).await.unwrap();
+        let mut got: Vec<(String, String)> = claims
+            .into_iter()
+            .map(|c| (c.message.id, c.endpoint.id))
+            .collect();
+        got.sort();
+        got
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(m, e)| (m.to_string(), e.to_string()))
+            .collect()
+    }
+
+    /// Whether the writer remembers the routes of `app_id`'s messages.
+    async fn remembers(store: &crate::SqliteStore, app_id: &str) -> bool {
+        let slot = store.writer.slot().await.unwrap();
+        slot.routes.covering(&[&message("msg_x", app_id)]).is_some()
+    }
+
+    /// Every change to an endpoint that routing sees, made after a batch remembered the
+    /// routes, is seen by the next batch: a new endpoint, one disabled, one deleted (no
+    /// delivery to it, and no broken foreign key taking the batch down).
+    #[tokio::test]
+    async fn remembered_routes_follow_every_change_to_the_endpoints() {
+        let (_dir, store, app) = store_with_app().await;
+        store.create_endpoint(&endpoint(&app)).await.unwrap();
+        assert_eq!(
+            store.create_message(&message("msg_a", &app)).await.unwrap(),
+            1
+        );
+        assert!(remembers(&store, &app).await);
+        assert_eq!(routed(&store).await, pairs(&[("msg_a", "ep_1")]));
+
+        let second = Endpoint {
+            id: "ep_2".into(),
+            ..endpoint(&app)
+        };
+        store.create_endpoint(&second).await.unwrap();
+        assert_eq!(
+            store.create_message(&message("msg_b", &app)).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            routed(&store).await,
+            pairs(&[("msg_b", "ep_1"), ("msg_b", "ep_2")])
+        );
+
+        let off = Endpoint {
+            disabled: true,
+            ..second.clone()
+        };
+        store.update_endpoint(&off).await.unwrap();
+        assert_eq!(
+            store.create_message(&message("msg_c", &app)).await.unwrap(),
+            1
+        );
+        assert_eq!(routed(&store).await, pairs(&[("msg_c", "ep_1")]));
+
+        store.update_endpoint(&second).await.unwrap();
+        store.delete_endpoint(&app, "ep_1").await.unwrap();
+        assert_eq!(
+            store.create_message(&message("msg_d", &app)).await.unwrap(),
+            1
+        );
+        assert_eq!(routed(&store).await, pairs(&[("msg_d", "ep_2")]));
+        assert!(remembers(&store, &app).await, "read again and remembered");
+    }
+
+    #[tokio::test]
+    async fn a_message_for_an_application_deleted_after_its_routes_were_remembered_is_refused() {
+        let (_dir, store, app) = store_with_app().await;
+        store.create_endpoint(&endpoint(&app)).await.unwrap();
+        store.create_message(&message("msg_a", &app)).await.unwrap();
+        assert!(remembers(&store, &app).await);
+        store.delete_app(&app).await.unwrap();
+        let refused = store.create_message(&message("msg_b", &app)).await;
+        assert!(
+            matches!(refused, Err(StoreError::NotFound(_))),
+            "{refused:?}"
+        );
+        assert!(!remembers(&store, &app).await);
+    }
+
+    /// Another process (here another connection) writing the file moves the version too.
+    #[tokio::test]
+    async fn remembered_routes_follow_a_change_made_by_another_connection() {
+        use sqlx::Connection;
+        let (dir, store, app) = store_with_app().await;
+        store.create_endpoint(&endpoint(&app)).await.unwrap();
+        store.create_message(&message("msg_a", &app)).await.unwrap();
+        assert!(remembers(&store, &app).await);
+        let url = format!("sqlite://{}", dir.path("q.db"));
+        let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE endpoints SET disabled = 1 WHERE id = 'ep_1'")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.create_message(&message("msg_b", &app)).await.unwrap(),
+            0
+        );
+        assert_eq!(routed(&store).await, pairs(&[("msg_a", "ep_1")]));
+    }
+
+    /// The worker disables an endpoint by its `failing_since` as handed over with each
+    /// delivery: a failure recorded in a batch must reach the next batch's deliveries.
+    #[tokio::test]
+    async fn a_health_change_reaches_the_deliveries_handed_over_next() {
+        let (_dir, store, app, claimed) = two_claimed().await;
+        assert!(remembers(&store, &app).await);
+        let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
+        store.set_handoff(Handoff {
+            admission: Arc::new(FirstN(AtomicUsize::new(1))),
+            claims,
+            lease_ms: 60_000,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        });
+        let failed = Attempt {
+            status: DeliveryStatus::Fail,
+            response_status_code: 500,
+            created_at: 5_000,
+            ..attempt("atmpt_1", &claimed[0])
+        };
+        let retry = Outcome::RetryAt(skyhook_domain::clock::now_ms() + 60_000);
+        assert!(store.complete(&claimed[0], &failed, retry).await.unwrap());
+        store.create_message(&message("msg_c", &app)).await.unwrap();
+        let (claim, _ticket) = handed.try_recv().expect("msg_c handed over");
+        assert_eq!(claim.endpoint.failing_since, Some(5_000));
+    }
+
+    /// A throttled send moves `throttle_next_us` each time: it must not make every batch
+    /// read its routes again.
+    #[tokio::test]
+    async fn throttle_slots_leave_the_remembered_routes_alone() {
+        let (_dir, store, app) = store_with_app().await;
+        store.create_endpoint(&endpoint(&app)).await.unwrap();
+        store.create_message(&message("msg_a", &app)).await.unwrap();
+        let version = || async {
+            let mut conn = store.writer.conn().await.unwrap();
+            let n: i64 = sqlx::query_scalar("SELECT n FROM routing_version")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            n
+        };
+        let before = version().await;
+        store.reserve_throttle_slot("ep_1", 1_000, 1).await.unwrap();
+        assert_eq!(version().await, before);
+        assert!(remembers(&store, &app).await);
+    }
+
+    /// Migration 0006 lists the endpoint columns whose update moves the routing version:
+    /// all but `seq` and `throttle_next_us`. A column added later must be listed too.
+    #[tokio::test]
+    async fn every_endpoint_column_but_the_throttle_slot_moves_the_routing_version() {
+        let (_dir, store, _app) = store_with_app().await;
+        let mut conn = store.writer.conn().await.unwrap();
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('endpoints')")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        let trigger: String = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE name = 'routing_endpoint_updated'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        let listed = trigger
+            .split_once("UPDATE OF")
+            .and_then(|(_, rest)| rest.split_once("ON endpoints"))
+            .map(|(list, _)| list)
+            .unwrap();
+        let mut listed: Vec<&str> = listed.split(',').map(str::trim).collect();
+        listed.sort();
+        let mut expected: Vec<&str> = columns
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !["seq", "throttle_next_us"].contains(c))
+            .collect();
+        expected.sort();
+        assert_eq!(listed, expected);
     }
 
     /// Admits the first `n` deliveries.

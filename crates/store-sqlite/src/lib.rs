@@ -119,6 +119,9 @@ pub(crate) struct Writer {
 /// The writer's connection: `None` once given up, until the next user opens another.
 pub(crate) struct Slot {
     pub(crate) conn: Option<SqliteConnection>,
+    /// The group commit's routes, kept across batches (and across a connection given
+    /// up: they are checked against the database, not against this connection).
+    pub(crate) routes: batch::RouteCache,
     closed: bool,
 }
 
@@ -126,6 +129,7 @@ impl Writer {
     fn new(opts: SqliteConnectOptions, conn: SqliteConnection) -> Self {
         let slot = Slot {
             conn: Some(conn),
+            routes: Default::default(),
             closed: false,
         };
         Self {
