@@ -1065,6 +1065,33 @@ mod tests {
         assert_eq!(listed, expected);
     }
 
+    /// `next_due` reads through the pool, not the writer: it must still see each
+    /// commit the writer made before it.
+    #[tokio::test]
+    async fn next_due_sees_every_commit_of_the_writer() {
+        let (_dir, store, app) = store_with_app().await;
+        assert_eq!(store.next_due().await.unwrap(), None);
+        store.create_endpoint(&endpoint(&app)).await.unwrap();
+        store.create_message(&message("msg_a", &app)).await.unwrap();
+        let due = store.next_due().await.unwrap().expect("a due delivery");
+        let now = skyhook_domain::clock::now_ms();
+        assert!(due <= now, "due at once: {due} > {now}");
+        let claimed = store.claim_due(now, 10, 60_000, &[]).await.unwrap();
+        assert_eq!(
+            store.next_due().await.unwrap(),
+            Some(now + 60_000),
+            "its lease"
+        );
+        let done = attempt("atmpt_1", &claimed[0]);
+        assert!(
+            store
+                .complete(&claimed[0], &done, Outcome::Success)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.next_due().await.unwrap(), None);
+    }
+
     /// Admits the first `n` deliveries.
     struct FirstN(AtomicUsize);
 

@@ -655,8 +655,10 @@ impl Store for SqliteStore {
     }
 
     async fn next_due(&self) -> Result<Option<Millis>> {
+        // A reader sees every commit made before it starts, which is all the worker
+        // needs; on the writer it queued behind group-commit batches and held them up.
         let row = sqlx::query("SELECT MIN(run_at) FROM deliveries WHERE run_at IS NOT NULL")
-            .fetch_one(&mut *self.writer.conn().await?)
+            .fetch_one(&self.reader)
             .await
             .map_err(map_err)?;
         Ok(row.get(0))
