@@ -837,21 +837,9 @@ mod tests {
             ..endpoint(&app)
         };
         store.create_endpoint(&fast).await.unwrap();
-        let busy = vec!["ep_1".to_string()];
-        let claimed = |now, busy: Vec<String>| {
-            let store = &store;
-            async move {
-                let claims = store.claim_due(now, 10, 60_000, &busy).await.unwrap();
-                let mut got: Vec<(String, String)> = claims
-                    .into_iter()
-                    .map(|c| (c.message.id, c.endpoint.id))
-                    .collect();
-                got.sort();
-                got
-            }
-        };
+        let busy = ["ep_1".to_string()];
         assert_eq!(
-            claimed(10_000, busy.clone()).await,
+            claimed(&store, 10_000, &busy).await,
             [],
             "all due rows are ep_1's"
         );
@@ -862,10 +850,10 @@ mod tests {
         };
         store.create_message(&late).await.unwrap();
         assert_eq!(
-            claimed(10_100, busy).await,
+            claimed(&store, 10_100, &busy).await,
             [("msg_a".to_string(), "ep_2".to_string())]
         );
-        let freed = claimed(10_200, vec![]).await;
+        let freed = claimed(&store, 10_200, &[]).await;
         let ids: Vec<&str> = freed.iter().map(|(m, _)| m.as_str()).collect();
         assert_eq!(
             ids,
@@ -876,16 +864,25 @@ mod tests {
         assert!(freed.iter().all(|(_, e)| e == "ep_1"), "{freed:?}");
     }
 
-    /// Per due delivery (message, endpoint), claimed now, sorted.
-    async fn routed(store: &crate::SqliteStore) -> Vec<(String, String)> {
-        let now = skyhook_domain::clock::now_ms();
-        let claims = store.claim_due(now, 100, 60_000, &[]).await.unwrap();
+    /// The deliveries a claim at `now` past `busy` endpoints gets, as (message,
+    /// endpoint), sorted.
+    async fn claimed(
+        store: &crate::SqliteStore,
+        now: i64,
+        busy: &[String],
+    ) -> Vec<(String, String)> {
+        let claims = store.claim_due(now, 100, 60_000, busy).await.unwrap();
         let mut got: Vec<(String, String)> = claims
             .into_iter()
             .map(|c| (c.message.id, c.endpoint.id))
             .collect();
         got.sort();
         got
+    }
+
+    /// Per due delivery (message, endpoint), claimed now, sorted.
+    async fn routed(store: &crate::SqliteStore) -> Vec<(String, String)> {
+        claimed(store, skyhook_domain::clock::now_ms(), &[]).await
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
