@@ -90,8 +90,8 @@ pub fn attempt(
 }
 
 /// Counts a delivery the worker had no room for, new at the handoff or claimed over the
-/// cap (`reason`: `node`, all its attempts taken; `endpoint`, the endpoint's cap
-/// reached): it waits in the queue to be claimed.
+/// cap (`reason`: `node`, its admissions or its payload memory all taken; `endpoint`,
+/// the endpoint's cap reached): it waits in the queue to be claimed.
 pub fn refused(reason: &'static str) {
     metrics::counter!("skyhook_admissions_refused_total", "reason" => reason).increment(1);
 }

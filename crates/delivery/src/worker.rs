@@ -6,11 +6,13 @@
 //! dashboard wake it after the other writes that make work due (a quotation, a resend,
 //! a recover). Otherwise the worker sleeps exactly until the earliest due row (a retry,
 //! or a lease that may expire), never on a fixed poll.
-//! Concurrency is bounded by a semaphore; each attempt is its own task, so one slow
-//! endpoint holds only its own permits. An endpoint at its cap of requests in flight
-//! may have as many deliveries again waiting here for a slot (FIFO), so a burst for one
-//! endpoint is handed over or claimed once instead of going back to the database and
-//! being claimed again; one waiting longer than half its lease is put back.
+//! Concurrency is bounded by semaphores: requests in flight (`concurrency`), and
+//! deliveries admitted here, sending or waiting ([`ADMITTED_PER_SENDING`] times as
+//! many, within a memory budget); each attempt is its own task, so one slow endpoint
+//! holds only its own permits. An endpoint at its cap of requests in flight may have
+//! deliveries waiting here for a slot (FIFO), about a second's worth at its pace, so a
+//! burst for one endpoint is handed over or claimed once instead of going back to the
+//! database and being claimed again; one waiting longer than half its lease is put back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -36,7 +38,7 @@ const BUSY_POLL: Duration = Duration::from_millis(250);
 pub struct WorkerConfig {
     /// Waits between attempts.
     pub schedule: RetrySchedule,
-    /// Attempts in flight at once.
+    /// Requests in flight at once.
     pub concurrency: usize,
     /// Attempts in flight at once to one endpoint, so a slow one holds only its share.
     pub per_endpoint: usize,
@@ -58,6 +60,10 @@ pub struct Worker {
     config: WorkerConfig,
     wake: Arc<Notify>,
     permits: Arc<Semaphore>,
+    /// Requests in flight: `concurrency`.
+    sending: Arc<Semaphore>,
+    /// The payloads' memory budget, in KiB (see [`memory_units`]).
+    memory: Arc<Semaphore>,
     /// Per endpoint with attempts here: its request slots and how many hold or wait.
     in_flight: std::sync::Mutex<std::collections::HashMap<String, EndpointGate>>,
     /// Cancelled when the node stops: waiting deliveries go back to the queue.
@@ -75,6 +81,52 @@ struct EndpointGate {
     slots: Arc<Semaphore>,
     /// Attempts admitted: sending, or waiting for a slot.
     admitted: usize,
+    /// Its attempts' recent duration (a moving average), in milliseconds.
+    pace_ms: f64,
+}
+
+/// The pace a newly busy endpoint is assumed to have: slow enough that its waiting room
+/// starts at its floor, as many places as slots.
+const SLOW_PACE_MS: f64 = 1_000.0;
+
+/// How much each attempt moves its endpoint's pace.
+const PACE_WEIGHT: f64 = 0.2;
+
+/// The most places to wait for an endpoint's slots, in slots' worth.
+const MAX_WAITING_SLOTS: usize = 64;
+
+impl EndpointGate {
+    /// The most attempts the endpoint may have admitted: its `slots`, and places to wait
+    /// for about a second's worth of its answers at its recent pace (at least as many
+    /// as slots, at most [`MAX_WAITING_SLOTS`] times). A fast endpoint takes bursts
+    /// through the handoff instead of leaving them to the queue, whose claims cost a
+    /// write each; a slow one holds no more than it can send well within its lease.
+    fn cap(&self, slots: usize) -> usize {
+        slots + waiting_room(slots, self.pace_ms)
+    }
+
+    /// Counts an attempt that took `took` into the pace.
+    fn pace(&mut self, took: Duration) {
+        self.pace_ms += (took.as_secs_f64() * 1_000.0 - self.pace_ms) * PACE_WEIGHT;
+    }
+}
+
+fn waiting_room(slots: usize, pace_ms: f64) -> usize {
+    let per_second = slots as f64 * 1_000.0 / pace_ms.max(1.0);
+    (per_second as usize).clamp(slots, slots * MAX_WAITING_SLOTS)
+}
+
+/// Deliveries admitted here (sending or waiting) per request in flight.
+const ADMITTED_PER_SENDING: usize = 16;
+
+/// The node's budget for the payloads of admitted attempts, in KiB: bounds memory
+/// whatever the payloads' size (up to `MAX_PAYLOAD_BYTES` each).
+const MEMORY_BUDGET_KIB: usize = 64 * 1024;
+
+/// An attempt's share of [`MEMORY_BUDGET_KIB`]: its payload and a KiB for the rest of
+/// its claim. One larger than the budget takes all of it.
+fn memory_units(payload_bytes: usize) -> u32 {
+    (payload_bytes / 1024 + 2).min(MEMORY_BUDGET_KIB) as u32
 }
 
 impl Worker {
@@ -85,13 +137,16 @@ impl Worker {
         config: WorkerConfig,
         wake: Arc<Notify>,
     ) -> Self {
-        let permits = Arc::new(Semaphore::new(config.concurrency));
+        let permits = Arc::new(Semaphore::new(config.concurrency * ADMITTED_PER_SENDING));
+        let sending = Arc::new(Semaphore::new(config.concurrency));
         Self {
             store,
             sender,
             config,
             wake,
             permits,
+            sending,
+            memory: Arc::new(Semaphore::new(MEMORY_BUDGET_KIB)),
             in_flight: Default::default(),
             shutdown: CancellationToken::new(),
             starved: AtomicBool::new(true),
@@ -153,7 +208,7 @@ impl Worker {
                 _ = shutdown.cancelled() => {}
             }
         }
-        let all = this.config.concurrency as u32;
+        let all = (this.config.concurrency * ADMITTED_PER_SENDING) as u32;
         if tokio::time::timeout(this.config.shutdown_grace, this.permits.acquire_many(all))
             .await
             .is_err()
@@ -182,7 +237,7 @@ impl Worker {
         let claimed_any = !claims.is_empty();
         let mut refused = false;
         for claim in claims {
-            let Some(room) = self.admit(&claim.endpoint.id) else {
+            let Some(room) = self.admit(&claim.endpoint.id, claim.message.payload.len()) else {
                 refused = true;
                 // This batch brought more for one endpoint than its cap (or new messages
                 // handed over took the room meanwhile): put the rest back (not counted
@@ -215,26 +270,28 @@ impl Worker {
         Ok(Some(sleep_until(next, now_ms(), self.config.max_idle)))
     }
 
-    /// The most attempts one endpoint may have admitted here: its slots, and as many
-    /// waiting for one.
-    fn endpoint_cap(&self) -> usize {
-        self.config.per_endpoint * 2
-    }
-
     /// Endpoints that can admit nothing more here.
     fn busy_endpoints(&self) -> Vec<String> {
         let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         in_flight
             .iter()
-            .filter(|(_, gate)| gate.admitted >= self.endpoint_cap())
+            .filter(|(_, gate)| gate.admitted >= gate.cap(self.config.per_endpoint))
             .map(|(id, _)| id.clone())
             .collect()
     }
 
     /// Room for one attempt to `endpoint_id`: a node-wide permit, and a place among the
     /// endpoint's admitted attempts, if both are free now.
-    fn admit(self: &Arc<Self>, endpoint_id: &str) -> Option<Room> {
+    fn admit(self: &Arc<Self>, endpoint_id: &str, payload_bytes: usize) -> Option<Room> {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            crate::metrics::refused("node");
+            return None;
+        };
+        let Ok(memory) = self
+            .memory
+            .clone()
+            .try_acquire_many_owned(memory_units(payload_bytes))
+        else {
             crate::metrics::refused("node");
             return None;
         };
@@ -244,8 +301,9 @@ impl Worker {
             .or_insert_with(|| EndpointGate {
                 slots: Arc::new(Semaphore::new(self.config.per_endpoint)),
                 admitted: 0,
+                pace_ms: SLOW_PACE_MS,
             });
-        if gate.admitted >= self.endpoint_cap() {
+        if gate.admitted >= gate.cap(self.config.per_endpoint) {
             crate::metrics::refused("endpoint");
             return None;
         }
@@ -255,7 +313,19 @@ impl Worker {
             endpoint_id: endpoint_id.to_string(),
             slots: gate.slots.clone(),
         };
-        Some(Room { permit, share })
+        Some(Room {
+            permit,
+            memory,
+            share,
+        })
+    }
+
+    /// Counts an attempt's duration into its endpoint's pace.
+    fn paced(&self, endpoint_id: &str, took: Duration) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(gate) = in_flight.get_mut(endpoint_id) {
+            gate.pace(took);
+        }
     }
 
     /// Runs the attempt of `claim` in its own task, in `room`, once the endpoint has a
@@ -264,19 +334,29 @@ impl Worker {
     fn start(self: &Arc<Self>, claim: Claim, room: Room) {
         let this = self.clone();
         tokio::spawn(async move {
-            let Room { permit, share } = room;
+            let Room {
+                permit,
+                memory,
+                share,
+            } = room;
+            // The endpoint's slot first, then one of the node's: a delivery waits its turn
+            // at its endpoint without holding a request another endpoint could send.
+            let slots = async {
+                let slot = share.slots.clone().acquire_owned().await.ok()?;
+                let node = this.sending.clone().acquire_owned().await.ok()?;
+                Some((slot, node))
+            };
             let slot = tokio::select! {
-                slot = tokio::time::timeout(this.config.lease / 2, share.slots.clone().acquire_owned()) => {
-                    slot.ok().and_then(Result::ok)
-                }
+                slot = tokio::time::timeout(this.config.lease / 2, slots) => slot.ok().flatten(),
                 _ = this.shutdown.cancelled() => None,
             };
             match slot {
-                Some(slot) => {
+                Some((slot, node)) => {
                     this.deliver(
                         claim,
                         EndpointSlot {
                             _slot: slot,
+                            _node: node,
                             _share: share,
                         },
                     )
@@ -290,7 +370,7 @@ impl Worker {
                     this.wake.notify_one();
                 }
             }
-            drop(permit);
+            drop((permit, memory));
             // A freed permit may be able to take work that was left waiting.
             this.wake_if_starved();
         });
@@ -336,6 +416,7 @@ impl Worker {
                 .await
         };
         let finished = now_ms();
+        self.paced(&claim.endpoint.id, result.duration);
         // The request is over: the endpoint may take the next one while this is recorded.
         drop(slot);
         let outcome = self.outcome(&claim, &result, finished);
@@ -503,6 +584,8 @@ impl Worker {
 /// among the endpoint's admitted attempts until its request is over.
 struct Room {
     permit: OwnedSemaphorePermit,
+    /// Its share of the node's memory budget (see [`memory_units`]).
+    memory: OwnedSemaphorePermit,
     share: EndpointShare,
 }
 
@@ -516,11 +599,11 @@ struct Admit {
 }
 
 impl Admission for Admit {
-    fn admit(&self, endpoint_id: &str) -> Option<Ticket> {
+    fn admit(&self, endpoint_id: &str, payload_bytes: usize) -> Option<Ticket> {
         if self.shutdown.is_cancelled() {
             return None;
         }
-        let room = self.worker.upgrade()?.admit(endpoint_id)?;
+        let room = self.worker.upgrade()?.admit(endpoint_id, payload_bytes)?;
         Some(Box::new(room))
     }
 }
@@ -555,6 +638,8 @@ impl Drop for EndpointShare {
 /// request is in flight (the slot is freed before the share: fields drop in order).
 struct EndpointSlot {
     _slot: OwnedSemaphorePermit,
+    /// One of the node's requests in flight.
+    _node: OwnedSemaphorePermit,
     _share: EndpointShare,
 }
 
@@ -569,6 +654,50 @@ fn sleep_until(next_due: Option<Millis>, now: Millis, max: Duration) -> Duration
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gate() -> EndpointGate {
+        EndpointGate {
+            slots: Arc::new(Semaphore::new(32)),
+            admitted: 0,
+            pace_ms: SLOW_PACE_MS,
+        }
+    }
+
+    #[test]
+    fn an_endpoints_waiting_room_holds_about_a_second_of_its_answers() {
+        assert_eq!(
+            gate().cap(32),
+            64,
+            "a new endpoint: as many places as slots"
+        );
+        assert_eq!(
+            waiting_room(32, 2_000.0),
+            32,
+            "never below one slot's worth"
+        );
+        assert_eq!(waiting_room(32, 100.0), 320);
+        assert_eq!(waiting_room(32, 0.2), 32 * MAX_WAITING_SLOTS);
+        let mut fast = gate();
+        for _ in 0..30 {
+            fast.pace(Duration::from_millis(1));
+        }
+        assert_eq!(fast.cap(32), 32 + 32 * MAX_WAITING_SLOTS);
+        let mut slowed = fast;
+        for _ in 0..30 {
+            slowed.pace(Duration::from_secs(2));
+        }
+        assert_eq!(slowed.cap(32), 64, "a slow endpoint gets its floor back");
+    }
+
+    #[test]
+    fn the_memory_budget_counts_payloads_and_takes_any_payload_whole() {
+        assert_eq!(memory_units(0), 2);
+        assert_eq!(memory_units(256), 2);
+        assert_eq!(memory_units(1024 * 1024), 1026);
+        assert_eq!(memory_units(usize::MAX), MEMORY_BUDGET_KIB as u32);
+        // A budget of 64 MiB holds at least 63 of the largest default payloads.
+        assert!(MEMORY_BUDGET_KIB / memory_units(1024 * 1024) as usize >= 63);
+    }
 
     #[test]
     fn sleeps_until_the_next_due_row_within_the_cap() {

@@ -415,7 +415,11 @@ async fn endpoint_health_follows_recorded_attempts_only() {
 struct FirstN(std::sync::atomic::AtomicUsize);
 
 impl skyhook_store::handoff::Admission for FirstN {
-    fn admit(&self, _endpoint_id: &str) -> Option<skyhook_store::handoff::Ticket> {
+    fn admit(
+        &self,
+        _endpoint_id: &str,
+        _payload_bytes: usize,
+    ) -> Option<skyhook_store::handoff::Ticket> {
         use std::sync::atomic::Ordering::SeqCst;
         let left = self.0.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
         left.is_ok()

@@ -1093,7 +1093,7 @@ mod tests {
     struct FirstN(AtomicUsize);
 
     impl Admission for FirstN {
-        fn admit(&self, _endpoint_id: &str) -> Option<Ticket> {
+        fn admit(&self, _endpoint_id: &str, _payload_bytes: usize) -> Option<Ticket> {
             let left = self
                 .0
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));

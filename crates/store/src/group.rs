@@ -201,7 +201,7 @@ pub fn route<'a>(
             .iter()
             .filter(|ep| routing::accepts(ep, &msg.event_type, &msg.channels))
         {
-            let ticket = handoff.and_then(|h| h.admission.admit(&endpoint.id));
+            let ticket = handoff.and_then(|h| h.admission.admit(&endpoint.id, msg.payload.len()));
             deliveries.push(NewDelivery {
                 msg,
                 endpoint,

@@ -21,8 +21,9 @@ pub type Ticket = Box<dyn Any + Send + Sync>;
 
 /// The worker's side: whether it can start an attempt to an endpoint right now.
 pub trait Admission: Send + Sync {
-    /// A ticket holding the room for one attempt to `endpoint_id`, if there is room.
-    fn admit(&self, endpoint_id: &str) -> Option<Ticket>;
+    /// A ticket holding the room for one attempt to `endpoint_id` of a message with a
+    /// payload of `payload_bytes`, if there is room.
+    fn admit(&self, endpoint_id: &str, payload_bytes: usize) -> Option<Ticket>;
 }
 
 /// Where a store hands new deliveries over.
