@@ -312,20 +312,13 @@ impl Worker {
             worker: self.clone(),
             endpoint_id: endpoint_id.to_string(),
             slots: gate.slots.clone(),
+            took: None,
         };
         Some(Room {
             permit,
             memory,
             share,
         })
-    }
-
-    /// Counts an attempt's duration into its endpoint's pace.
-    fn paced(&self, endpoint_id: &str, took: Duration) {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(gate) = in_flight.get_mut(endpoint_id) {
-            gate.pace(took);
-        }
     }
 
     /// Runs the attempt of `claim` in its own task, in `room`, once the endpoint has a
@@ -357,7 +350,7 @@ impl Worker {
                         EndpointSlot {
                             _slot: slot,
                             _node: node,
-                            _share: share,
+                            share,
                         },
                     )
                     .await
@@ -388,7 +381,7 @@ impl Worker {
             attempt_number = claim.attempts_made,
         )
     )]
-    async fn deliver(&self, claim: Claim, slot: EndpointSlot) {
+    async fn deliver(&self, claim: Claim, mut slot: EndpointSlot) {
         let started = now_ms();
         if let Some(until) = self.throttle_slot(&claim, started).await {
             // Over the endpoint's throttleRate: back in the queue holding its slot, not
@@ -416,8 +409,8 @@ impl Worker {
                 .await
         };
         let finished = now_ms();
-        self.paced(&claim.endpoint.id, result.duration);
         // The request is over: the endpoint may take the next one while this is recorded.
+        slot.share.took = Some(result.duration);
         drop(slot);
         let outcome = self.outcome(&claim, &result, finished);
         drop(in_flight);
@@ -614,6 +607,9 @@ struct EndpointShare {
     worker: Arc<Worker>,
     endpoint_id: String,
     slots: Arc<Semaphore>,
+    /// How long its request took, if one was sent: counted into the endpoint's pace
+    /// when the share is given back, under the same lock.
+    took: Option<Duration>,
 }
 
 impl Drop for EndpointShare {
@@ -624,6 +620,9 @@ impl Drop for EndpointShare {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if let Some(gate) = in_flight.get_mut(&self.endpoint_id) {
+            if let Some(took) = self.took {
+                gate.pace(took);
+            }
             gate.admitted -= 1;
             if gate.admitted == 0 {
                 in_flight.remove(&self.endpoint_id);
@@ -640,7 +639,7 @@ struct EndpointSlot {
     _slot: OwnedSemaphorePermit,
     /// One of the node's requests in flight.
     _node: OwnedSemaphorePermit,
-    _share: EndpointShare,
+    share: EndpointShare,
 }
 
 fn sleep_until(next_due: Option<Millis>, now: Millis, max: Duration) -> Duration {
