@@ -7,9 +7,9 @@
 //! a recover). Otherwise the worker sleeps exactly until the earliest due row (a retry,
 //! or a lease that may expire), never on a fixed poll.
 //! Concurrency is bounded by semaphores: requests in flight (`concurrency`), and
-//! deliveries admitted here, sending or waiting (16 times as
-//! many, within a memory budget); each attempt is its own task, so one slow endpoint
-//! holds only its own permits. An endpoint at its cap of requests in flight may have
+//! deliveries admitted here, sending or waiting (`ADMITTED_PER_SENDING` times as many,
+//! within a memory budget); each attempt is its own task, so one slow endpoint holds
+//! only its own permits. An endpoint at its cap of requests in flight may have
 //! deliveries waiting here for a slot (FIFO), about a second's worth at its pace, so a
 //! burst for one endpoint is handed over or claimed once instead of going back to the
 //! database and being claimed again; one waiting longer than half its lease is put back.
