@@ -16,6 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use skyhook_store::Outcome;
+use skyhook_store::handoff::Refusal;
 
 /// Distinct `endpoint_id` labels one process gives `skyhook_endpoint_failures_total`.
 pub const MAX_ENDPOINT_LABELS: usize = 100;
@@ -89,10 +90,17 @@ pub fn attempt(
     }
 }
 
-/// Counts a delivery the worker had no room for, new at the handoff or claimed over the
-/// cap (`reason`: `node`, its admissions or its payload memory all taken; `endpoint`,
-/// the endpoint's cap reached): it waits in the queue to be claimed.
-pub fn refused(reason: &'static str) {
+/// Counts a delivery the worker had no room for, new at the handoff (once its batch
+/// committed) or claimed over the cap (`reason`: `node`, its admissions or its payload
+/// memory all taken; `endpoint`, the endpoint's cap reached): it waits in the queue to
+/// be claimed. A stopping worker refuses everything, for want of time, not of room: not
+/// counted.
+pub fn refused(refusal: Refusal) {
+    let reason = match refusal {
+        Refusal::Node => "node",
+        Refusal::Endpoint => "endpoint",
+        Refusal::Stopping => return,
+    };
     metrics::counter!("skyhook_admissions_refused_total", "reason" => reason).increment(1);
 }
 

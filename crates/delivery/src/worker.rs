@@ -23,7 +23,7 @@ use skyhook_domain::ids;
 use skyhook_domain::model::{Attempt, DeliveryStatus, TriggerType};
 use skyhook_domain::operational;
 use skyhook_domain::retry::{self, RetrySchedule};
-use skyhook_store::handoff::{Admission, Handoff, Ticket};
+use skyhook_store::handoff::{Admission, Handoff, Refusal, Ticket};
 use skyhook_store::{Claim, Outcome, Store};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -237,15 +237,19 @@ impl Worker {
         let claimed_any = !claims.is_empty();
         let mut refused = false;
         for claim in claims {
-            let Some(room) = self.admit(&claim.endpoint.id, claim.message.payload.len()) else {
-                refused = true;
-                // This batch brought more for one endpoint than its cap (or new messages
-                // handed over took the room meanwhile): put the rest back (not counted
-                // as attempts); they are claimed as room frees up.
-                if let Err(e) = self.store.defer(&claim, now, claim.holds_slot).await {
-                    tracing::warn!(error = %e, "putting back a delivery over its endpoint's cap failed");
+            let room = match self.admit(&claim.endpoint.id, claim.message.payload.len()) {
+                Ok(room) => room,
+                Err(refusal) => {
+                    crate::metrics::refused(refusal);
+                    refused = true;
+                    // This batch brought more for one endpoint than its cap (or new messages
+                    // handed over took the room meanwhile): put the rest back (not counted
+                    // as attempts); they are claimed as room frees up.
+                    if let Err(e) = self.store.defer(&claim, now, claim.holds_slot).await {
+                        tracing::warn!(error = %e, "putting back a delivery over its endpoint's cap failed");
+                    }
+                    continue;
                 }
-                continue;
             };
             self.start(claim, room);
         }
@@ -281,19 +285,17 @@ impl Worker {
     }
 
     /// Room for one attempt to `endpoint_id`: a node-wide permit, and a place among the
-    /// endpoint's admitted attempts, if both are free now.
-    fn admit(self: &Arc<Self>, endpoint_id: &str, payload_bytes: usize) -> Option<Room> {
+    /// endpoint's admitted attempts, if both are free now (else which was not).
+    fn admit(self: &Arc<Self>, endpoint_id: &str, payload_bytes: usize) -> Result<Room, Refusal> {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            crate::metrics::refused("node");
-            return None;
+            return Err(Refusal::Node);
         };
         let Ok(memory) = self
             .memory
             .clone()
             .try_acquire_many_owned(memory_units(payload_bytes))
         else {
-            crate::metrics::refused("node");
-            return None;
+            return Err(Refusal::Node);
         };
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let gate = in_flight
@@ -304,8 +306,7 @@ impl Worker {
                 pace_ms: SLOW_PACE_MS,
             });
         if gate.admitted >= gate.cap(self.config.per_endpoint) {
-            crate::metrics::refused("endpoint");
-            return None;
+            return Err(Refusal::Endpoint);
         }
         gate.admitted += 1;
         let share = EndpointShare {
@@ -314,7 +315,7 @@ impl Worker {
             slots: gate.slots.clone(),
             took: None,
         };
-        Some(Room {
+        Ok(Room {
             permit,
             memory,
             share,
@@ -592,12 +593,17 @@ struct Admit {
 }
 
 impl Admission for Admit {
-    fn admit(&self, endpoint_id: &str, payload_bytes: usize) -> Option<Ticket> {
+    fn admit(&self, endpoint_id: &str, payload_bytes: usize) -> Result<Ticket, Refusal> {
         if self.shutdown.is_cancelled() {
-            return None;
+            return Err(Refusal::Stopping);
         }
-        let room = self.worker.upgrade()?.admit(endpoint_id, payload_bytes)?;
-        Some(Box::new(room))
+        let worker = self.worker.upgrade().ok_or(Refusal::Stopping)?;
+        let room = worker.admit(endpoint_id, payload_bytes)?;
+        Ok(Box::new(room))
+    }
+
+    fn refused(&self, refusal: Refusal) {
+        crate::metrics::refused(refusal);
     }
 }
 

@@ -12,12 +12,12 @@
 use std::collections::{HashMap, HashSet};
 
 use skyhook_domain::model::{Endpoint, Message};
+use skyhook_store::Result;
 use skyhook_store::group::{
     Applied, BatchLease, Completion, DeliveryRow, NewDelivery, handed, latest_health,
     refuse_skipped, route,
 };
-use skyhook_store::handoff::{Handoff, Ticket};
-use skyhook_store::{Claim, Result};
+use skyhook_store::handoff::{Handed, Handoff};
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -40,7 +40,7 @@ pub(crate) async fn apply(
         let mut conn = pool.acquire().await.map_err(map_err)?;
         let none = Routes::default();
         let written = write(&mut conn, &[], &none, None, &lease, &completes).await?;
-        (Vec::new(), Vec::new(), written.fenced(&completes))
+        (Vec::new(), Handed::default(), written.fenced(&completes))
     } else {
         let mut tx = pool.begin().await.map_err(map_err)?;
         let routes = Routes::read(&mut tx, &msgs).await?;
@@ -371,11 +371,7 @@ impl<'a> Written<'a> {
 
     /// The messages' answers (`Conflict` for one the insert skipped) and the admitted
     /// deliveries as claims, to hand over after the commit.
-    fn settle(
-        self,
-        msgs: &[&Message],
-        lease: &BatchLease,
-    ) -> (Vec<Result<usize>>, Vec<(Claim, Ticket)>) {
+    fn settle(self, msgs: &[&Message], lease: &BatchLease) -> (Vec<Result<usize>>, Handed) {
         let mut queued = self.queued;
         refuse_skipped(msgs, &mut queued, |id| self.inserted.contains(id));
         (queued, handed(self.deliveries, &self.ids, lease))

@@ -6,10 +6,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use skyhook_domain::model::{Application, Attempt, DeliveryStatus, Endpoint, Message, TriggerType};
 use skyhook_domain::signing::SecretSet;
+use skyhook_store::handoff::{Refusal, Ticket};
 use skyhook_store::{Outcome, Store, StoreError};
 use skyhook_store_postgres::{PgSettings, PgStore};
 use sqlx::{AssertSqlSafe, Connection, Executor};
@@ -411,19 +414,21 @@ async fn endpoint_health_follows_recorded_attempts_only() {
     assert_eq!(failing_since().await, None);
 }
 
-/// Admits the first `n` deliveries.
-struct FirstN(std::sync::atomic::AtomicUsize);
+/// Admits the first deliveries (`left` of them); counts the refusals it is told of.
+struct FirstN {
+    left: AtomicUsize,
+    refused: AtomicUsize,
+}
 
 impl skyhook_store::handoff::Admission for FirstN {
-    fn admit(
-        &self,
-        _endpoint_id: &str,
-        _payload_bytes: usize,
-    ) -> Option<skyhook_store::handoff::Ticket> {
-        use std::sync::atomic::Ordering::SeqCst;
-        let left = self.0.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
-        left.is_ok()
-            .then(|| Box::new(()) as skyhook_store::handoff::Ticket)
+    fn admit(&self, _endpoint_id: &str, _payload_bytes: usize) -> Result<Ticket, Refusal> {
+        let left = self.left.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+        left.map(|_| Box::new(()) as Ticket)
+            .map_err(|_| Refusal::Endpoint)
+    }
+
+    fn refused(&self, _refusal: Refusal) {
+        self.refused.fetch_add(1, SeqCst);
     }
 }
 
@@ -432,8 +437,12 @@ async fn admitted_deliveries_are_handed_over_leased_and_the_rest_is_claimable() 
     let Some(db) = Db::new().await else { return };
     let store = queued(&db, 0).await;
     let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
+    let admission = Arc::new(FirstN {
+        left: 1.into(),
+        refused: 0.into(),
+    });
     store.set_handoff(skyhook_store::handoff::Handoff {
-        admission: Arc::new(FirstN(1.into())),
+        admission: admission.clone(),
         claims,
         lease_ms: 60_000,
         wake: Arc::new(tokio::sync::Notify::new()),
@@ -447,6 +456,7 @@ async fn admitted_deliveries_are_handed_over_leased_and_the_rest_is_claimable() 
         ("msg_a", 1)
     );
     assert!(handed.try_recv().is_err(), "msg_b was not admitted");
+    assert_eq!(admission.refused.load(SeqCst), 1, "msg_b's refusal told");
     let now = skyhook_domain::clock::now_ms();
     let claimed = store.claim_due(now, 10, 60_000, &[]).await.unwrap();
     let ids: Vec<&str> = claimed.iter().map(|c| c.message.id.as_str()).collect();

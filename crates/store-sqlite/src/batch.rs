@@ -19,8 +19,8 @@ use skyhook_domain::model::{Endpoint, Message};
 use skyhook_store::group::{
     Applied, BatchLease, Completion, NewDelivery, handed, latest_health, refuse_skipped, route,
 };
-use skyhook_store::handoff::{Handoff, Ticket};
-use skyhook_store::{Claim, Result, StoreError};
+use skyhook_store::handoff::{Handed, Handoff};
+use skyhook_store::{Result, StoreError};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, Column, Row};
 use tokio::sync::MutexGuard;
@@ -79,7 +79,7 @@ impl Drop for ByHand<'_> {
 
 /// Per message its answer, the deliveries to hand over, per completion whether its
 /// lease held.
-type Batched = (Vec<Result<usize>>, Vec<(Claim, Ticket)>, Vec<bool>);
+type Batched = (Vec<Result<usize>>, Handed, Vec<bool>);
 
 async fn batch(
     conn: &mut SqliteConnection,
@@ -522,7 +522,7 @@ impl Returned {
         deliveries: Vec<NewDelivery<'_>>,
         routes: &Routes,
         lease: &BatchLease,
-    ) -> (Vec<Result<usize>>, Vec<(Claim, Ticket)>) {
+    ) -> (Vec<Result<usize>>, Handed) {
         refuse_skipped(msgs, &mut queued, |id| self.msg_seqs.contains_key(id));
         // RETURNING gives no order: match the ids by (message, endpoint), which is unique.
         let msg_ids: HashMap<i64, &String> =
@@ -551,7 +551,7 @@ mod tests {
 
     use skyhook_domain::model::{Application, Attempt, DeliveryStatus, Endpoint, Message};
     use skyhook_domain::signing::SecretSet;
-    use skyhook_store::handoff::{Admission, Handoff, Ticket};
+    use skyhook_store::handoff::{Admission, Handoff, Refusal, Ticket};
     use skyhook_store::{Outcome, Store, StoreError};
 
     use crate::test_support::store_with_app;
@@ -990,7 +990,7 @@ mod tests {
         assert!(remembers(&store, &app).await);
         let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
         store.set_handoff(Handoff {
-            admission: Arc::new(FirstN(AtomicUsize::new(1))),
+            admission: FirstN::new(1),
             claims,
             lease_ms: 60_000,
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -1089,16 +1089,89 @@ mod tests {
         assert_eq!(store.next_due().await.unwrap(), None);
     }
 
-    /// Admits the first `n` deliveries.
-    struct FirstN(AtomicUsize);
+    /// Admits the first `n` deliveries; counts the deliveries it is asked about and the
+    /// refusals it is told of.
+    #[derive(Default)]
+    struct FirstN {
+        left: AtomicUsize,
+        asked: AtomicUsize,
+        refused: AtomicUsize,
+    }
+
+    impl FirstN {
+        fn new(n: usize) -> Arc<Self> {
+            Arc::new(Self {
+                left: AtomicUsize::new(n),
+                ..Self::default()
+            })
+        }
+    }
 
     impl Admission for FirstN {
-        fn admit(&self, _endpoint_id: &str, _payload_bytes: usize) -> Option<Ticket> {
+        fn admit(&self, _endpoint_id: &str, _payload_bytes: usize) -> Result<Ticket, Refusal> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
             let left = self
-                .0
+                .left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-            left.is_ok().then(|| Box::new(()) as Ticket)
+            left.map(|_| Box::new(()) as Ticket)
+                .map_err(|_| Refusal::Endpoint)
         }
+
+        fn refused(&self, refusal: Refusal) {
+            assert_eq!(refusal, Refusal::Endpoint);
+            self.refused.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The worker counts the refusals it is told of in a metric: once per delivery
+    /// written to the queue, not again when a batch is done over because the routes
+    /// changed, and not for a message the insert skipped.
+    #[tokio::test]
+    async fn refusals_are_told_once_per_delivery_queued() {
+        let (_dir, store, app) = store_with_app().await;
+        store.create_endpoint(&endpoint(&app)).await.unwrap();
+        store.create_message(&message("msg_a", &app)).await.unwrap();
+        assert!(remembers(&store, &app).await);
+        let none = FirstN::new(0);
+        let (claims, _handed) = tokio::sync::mpsc::unbounded_channel();
+        store.set_handoff(Handoff {
+            admission: none.clone(),
+            claims,
+            lease_ms: 60_000,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        });
+        let second = Endpoint {
+            id: "ep_2".into(),
+            ..endpoint(&app)
+        };
+        store.create_endpoint(&second).await.unwrap();
+        assert_eq!(
+            store.create_message(&message("msg_b", &app)).await.unwrap(),
+            2
+        );
+        // Asked once on the remembered routes (one endpoint), then twice again.
+        assert_eq!(
+            none.asked.load(Ordering::SeqCst),
+            3,
+            "the batch was done over"
+        );
+        assert_eq!(none.refused.load(Ordering::SeqCst), 2);
+
+        let with_event = |id: &str| Message {
+            event_id: Some("evt_1".into()),
+            ..message(id, &app)
+        };
+        let (mc, md) = (with_event("msg_c"), with_event("msg_d"));
+        // Sent together, so the group commit takes them in one batch.
+        let (c, d) = tokio::join!(store.create_message(&mc), store.create_message(&md));
+        assert_eq!(c.unwrap(), 2);
+        assert!(matches!(d, Err(StoreError::Conflict(_))), "{d:?}");
+        assert_eq!(none.asked.load(Ordering::SeqCst), 7);
+        assert_eq!(
+            none.refused.load(Ordering::SeqCst),
+            4,
+            "msg_d's two not told"
+        );
     }
 
     #[tokio::test]
@@ -1108,7 +1181,7 @@ mod tests {
         let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
         let wake = Arc::new(tokio::sync::Notify::new());
         store.set_handoff(Handoff {
-            admission: Arc::new(FirstN(AtomicUsize::new(1))),
+            admission: FirstN::new(1),
             claims,
             lease_ms: 60_000,
             wake: wake.clone(),

@@ -21,7 +21,7 @@ use skyhook_domain::model::{Attempt, DeliveryStatus, Endpoint, Message};
 use skyhook_domain::routing;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::handoff::{Handoff, Ticket};
+use crate::handoff::{Handed, Handoff, Refusal, Ticket};
 use crate::{Claim, Outcome, Result, StoreError};
 
 /// Most writes applied in one transaction.
@@ -174,8 +174,9 @@ pub struct NewDelivery<'a> {
     pub msg: &'a Message,
     /// The endpoint that accepts it.
     pub endpoint: &'a Endpoint,
-    /// Room the local worker gave it: written leased, handed over after the commit.
-    pub ticket: Option<Ticket>,
+    /// What the local worker said, if there is one: room (written leased, handed over
+    /// after the commit) or why not (written due, to be claimed).
+    pub offer: Option<std::result::Result<Ticket, Refusal>>,
 }
 
 /// Routes a batch of new messages before they are written: per message its answer
@@ -201,11 +202,11 @@ pub fn route<'a>(
             .iter()
             .filter(|ep| routing::accepts(ep, &msg.event_type, &msg.channels))
         {
-            let ticket = handoff.and_then(|h| h.admission.admit(&endpoint.id, msg.payload.len()));
+            let offer = handoff.map(|h| h.admission.admit(&endpoint.id, msg.payload.len()));
             deliveries.push(NewDelivery {
                 msg,
                 endpoint,
-                ticket,
+                offer,
             });
         }
         results.push(Ok(deliveries.len() - before));
@@ -270,7 +271,7 @@ pub struct DeliveryRow<'a> {
 impl NewDelivery<'_> {
     /// Its row: leased to the worker under `lease` when admitted, due now otherwise.
     pub fn row<'a>(&self, lease: &'a BatchLease) -> DeliveryRow<'a> {
-        if self.ticket.is_some() {
+        if matches!(self.offer, Some(Ok(_))) {
             DeliveryRow {
                 status: DeliveryStatus::Sending,
                 run_at: lease.until,
@@ -290,31 +291,39 @@ impl NewDelivery<'_> {
     }
 }
 
-/// The claims to hand over once the batch committed: the admitted deliveries, by the
-/// row ids the insert returned for each (message id, endpoint id).
+/// What to hand over once the batch committed: the admitted deliveries as claims, and
+/// the refusals of the others, each found by the row id the insert returned for its
+/// (message id, endpoint id). A delivery with no row (its message was skipped) is
+/// neither: its ticket is dropped, its refusal forgotten.
 pub fn handed(
     deliveries: Vec<NewDelivery<'_>>,
     ids: &HashMap<(String, String), i64>,
     lease: &BatchLease,
-) -> Vec<(Claim, Ticket)> {
-    deliveries
-        .into_iter()
-        .filter_map(|d| {
-            let ticket = d.ticket?;
-            let id = ids.get(&(d.msg.id.clone(), d.endpoint.id.clone()))?;
-            let claim = Claim {
-                delivery_id: *id,
-                lease: lease.token.clone(),
-                // Its first attempt, counted when written, as a claim counts it.
-                attempts_made: 1,
-                manual: false,
-                holds_slot: false,
-                message: d.msg.clone(),
-                endpoint: d.endpoint.clone(),
-            };
-            Some((claim, ticket))
-        })
-        .collect()
+) -> Handed {
+    let mut handed = Handed::default();
+    for d in deliveries {
+        let Some(offer) = d.offer else { continue };
+        let Some(&delivery_id) = ids.get(&(d.msg.id.clone(), d.endpoint.id.clone())) else {
+            continue;
+        };
+        match offer {
+            Ok(ticket) => {
+                let claim = Claim {
+                    delivery_id,
+                    lease: lease.token.clone(),
+                    // Its first attempt, counted when written, as a claim counts it.
+                    attempts_made: 1,
+                    manual: false,
+                    holds_slot: false,
+                    message: d.msg.clone(),
+                    endpoint: d.endpoint.clone(),
+                };
+                handed.claims.push((claim, ticket));
+            }
+            Err(refusal) => handed.refused.push(refusal),
+        }
+    }
+    handed
 }
 
 /// The completion that decides each endpoint's health: its latest in `recorded`. By

@@ -19,11 +19,38 @@ use crate::Claim;
 /// Room for one more attempt, held until dropped; what the worker's admission hands out.
 pub type Ticket = Box<dyn Any + Send + Sync>;
 
+/// Why the worker had no room for a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The node's admissions (or its budget for payloads) are all taken.
+    Node,
+    /// The endpoint's cap is reached.
+    Endpoint,
+    /// The worker is stopping (or gone): it takes nothing more.
+    Stopping,
+}
+
 /// The worker's side: whether it can start an attempt to an endpoint right now.
 pub trait Admission: Send + Sync {
     /// A ticket holding the room for one attempt to `endpoint_id` of a message with a
-    /// payload of `payload_bytes`, if there is room.
-    fn admit(&self, endpoint_id: &str, payload_bytes: usize) -> Option<Ticket>;
+    /// payload of `payload_bytes`, or why there is none.
+    fn admit(&self, endpoint_id: &str, payload_bytes: usize) -> Result<Ticket, Refusal>;
+
+    /// Told, after the commit, of each refused delivery that was written to the queue.
+    /// A batch may ask [`admit`](Self::admit) again for the same delivery (when it is
+    /// done over) or not write it at all, so the refusals `admit` gives are not a count
+    /// of anything; these are.
+    fn refused(&self, refusal: Refusal);
+}
+
+/// What a committed batch gives its worker: the deliveries written leased, with their
+/// tickets, and the refusals of those written to the queue instead.
+#[derive(Default)]
+pub struct Handed {
+    /// Claims to start.
+    pub claims: Vec<(Claim, Ticket)>,
+    /// Why the others were not admitted.
+    pub refused: Vec<Refusal>,
 }
 
 /// Where a store hands new deliveries over.
@@ -42,13 +69,16 @@ pub struct Handoff {
 
 impl Handoff {
     /// After the commit of a batch that queued `queued` deliveries in all: sends the
-    /// leased claims to the worker, and wakes it for the rest.
-    pub fn hand_over(&self, handed: Vec<(Claim, Ticket)>, queued: &[crate::Result<usize>]) {
+    /// leased claims to the worker, tells it what it refused, and wakes it for the rest.
+    pub fn hand_over(&self, handed: Handed, queued: &[crate::Result<usize>]) {
         let total: usize = queued.iter().filter_map(|r| r.as_ref().ok()).sum();
-        let left = total.saturating_sub(handed.len());
-        for claim in handed {
+        let left = total.saturating_sub(handed.claims.len());
+        for claim in handed.claims {
             // A worker that stopped meanwhile leaves the leases to run out.
             let _ = self.claims.send(claim);
+        }
+        for refusal in handed.refused {
+            self.admission.refused(refusal);
         }
         if left > 0 {
             self.wake.notify_one();
