@@ -27,6 +27,8 @@ pub const COMMON_KEYS: &[&str] = &[
     "store",
     "peak_rss_mib",
     "peak_rss_mib_per_node",
+    "server_cpu_s",
+    "bench_cpu_s",
     "startup_ms",
     "machine",
 ];
@@ -94,6 +96,7 @@ pub fn scenario_keys(scenario: &str) -> &'static [&'static str] {
             "drain_incl_startup_msg_per_s",
             "worker_startup_ms",
             "api_peak_rss_mib",
+            "api_cpu_s",
         ],
         _ => &[],
     }
@@ -235,6 +238,16 @@ impl Ctx {
             "store": self.store(),
             "peak_rss_mib": rss.iter().flatten().copied().reduce(f64::max),
             "peak_rss_mib_per_node": rss,
+            // CPU seconds since start-up, all nodes together; with `bench_cpu_s`, how
+            // the box's cores were shared between server and load.
+            "server_cpu_s": self
+                .servers
+                .iter()
+                .map(Spawned::cpu_seconds)
+                .sum::<Option<f64>>()
+                .filter(|_| !self.servers.is_empty())
+                .map(crate::stats::round3),
+            "bench_cpu_s": crate::server::cpu_seconds("self").map(crate::stats::round3),
             "startup_ms": self.servers.first().map(|s| ms(s.startup)),
             "machine": self.machine,
         });
@@ -295,9 +308,9 @@ async fn send_batch(
     let progress = progress(ctx.rx.clone(), next.clone(), n);
     let mut tasks = Vec::new();
     for client in 0..concurrency.max(1) {
-        let (api, app, et, next, errors) = (
-            ctx.load_api(client),
-            app.to_string(),
+        let api = ctx.load_api(client);
+        let (url, et, next, errors) = (
+            api.message_url(app)?,
             event_type.to_string(),
             next.clone(),
             errors.clone(),
@@ -313,7 +326,7 @@ async fn send_batch(
                 }
                 let body = message_body(&et, seq, payload_bytes);
                 let t = Instant::now();
-                match api.send(&app, body).await {
+                match api.send(&url, body).await {
                     Ok(id) => {
                         last_ack = Instant::now();
                         done.push((id, t));
@@ -500,16 +513,24 @@ async fn latency(
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
     let counter = Arc::new(AtomicU64::new(0));
     let progress = progress(ctx.rx.clone(), counter.clone(), total);
+    // Per node its API and the message URL on it, taken round-robin.
+    let targets: Vec<(Api, Arc<reqwest::Url>)> = (0..ctx.apis.len())
+        .map(|i| {
+            let api = ctx.load_api(i);
+            Ok((api.clone(), Arc::new(api.message_url(&app)?)))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let mut ticks = pace(t0, period, total);
     while let Some((i, scheduled)) = ticks.recv().await {
         // Waiting for a permit delays the send but not its scheduled time.
         let permit = permits.clone().acquire_owned().await?;
         counter.store(i + 1, Ordering::Relaxed);
-        let (api, app, shots) = (ctx.load_api(i as usize), app.clone(), shots.clone());
+        let (api, url) = targets[i as usize % targets.len()].clone();
+        let shots = shots.clone();
         let body = message_body("bench.latency", i, ctx.args.payload_bytes);
         tokio::spawn(async move {
             let started = Instant::now();
-            let id = api.send(&app, body).await.ok();
+            let id = api.send(&url, body).await.ok();
             let acked = Instant::now();
             shots.lock().unwrap().push(Shot {
                 scheduled,
@@ -788,6 +809,7 @@ async fn backlog(args: &TargetArgs, n: u64, c: usize) -> anyhow::Result<Value> {
     let mut api_node = ctx.servers.pop().expect("spawned");
     let api_startup = api_node.startup;
     let api_rss = api_node.peak_rss_mib();
+    let api_cpu = api_node.cpu_seconds().map(crate::stats::round3);
     api_node.stop(Duration::from_secs(20)).await;
     let mut spec = ctx.spec.clone().expect("spawned");
     spec.roles = Some("worker".into());
@@ -824,10 +846,11 @@ async fn backlog(args: &TargetArgs, n: u64, c: usize) -> anyhow::Result<Value> {
             "drain_incl_startup_msg_per_s": last.map_or(0.0, |l| rate(delivered, l - spawn_at)),
             "worker_startup_ms": ms(worker_startup),
             "api_peak_rss_mib": api_rss,
+            "api_cpu_s": api_cpu,
         }),
     );
-    // startup_ms is the API node's; the worker's is worker_startup_ms, and peak_rss_mib
-    // is the worker's (the API node's is api_peak_rss_mib).
+    // startup_ms is the API node's; the worker's is worker_startup_ms. peak_rss_mib and
+    // server_cpu_s are the worker's (the API node's are api_peak_rss_mib, api_cpu_s).
     result["startup_ms"] = json!(ms(api_startup));
     stop(&mut ctx).await;
     Ok(result)

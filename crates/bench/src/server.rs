@@ -61,6 +61,27 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
+/// CPU time (user and system, all threads) `pid` has used so far, in seconds; `self`
+/// for this process.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat).map(|ticks| ticks as f64 / USER_HZ)
+}
+
+/// The unit of `/proc/*/stat` times: fixed at 100 a second by the kernel's ABI
+/// (`USER_HZ`), whatever the kernel's own tick rate.
+const USER_HZ: f64 = 100.0;
+
+/// `utime` + `stime` (fields 14 and 15) of a `/proc/*/stat` line. The command name
+/// (field 2) is in parentheses and may hold spaces, so fields are counted after it.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
 impl SpawnSpec {
     /// Starts the server and waits until it answers health checks (at most 60 s).
     pub async fn spawn(&self) -> anyhow::Result<Spawned> {
@@ -144,6 +165,11 @@ impl SpawnSpec {
 }
 
 impl Spawned {
+    /// CPU time used so far, in seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds(&self.pid.to_string())
+    }
+
     /// Peak RSS so far, in MiB (3 decimals).
     pub fn peak_rss_mib(&self) -> Option<f64> {
         peak_rss_kib(self.pid).map(|k| crate::stats::round3(k as f64 / 1024.0))
@@ -237,9 +263,14 @@ impl Api {
     }
 
     async fn post_json(&self, path: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+        let url = reqwest::Url::parse(&format!("{}{path}", self.base))?;
+        self.post_to(url, body).await
+    }
+
+    async fn post_to(&self, url: reqwest::Url, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
         let r = self
             .http
-            .post(format!("{}{path}", self.base))
+            .post(url)
             .header(AUTHORIZATION, self.auth.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body)
@@ -303,9 +334,19 @@ impl Api {
         self.create(&format!("/app/{app}/endpoint"), body).await
     }
 
-    /// Sends one message (the whole request body, already encoded); returns its id.
-    pub async fn send(&self, app: &str, body: Bytes) -> anyhow::Result<String> {
-        let (status, answer) = self.post_json(&format!("/app/{app}/msg"), body).await?;
+    /// Where the messages of `app` are sent, parsed once for all of them (parsing it
+    /// for each send was 8% of the bench's CPU).
+    pub fn message_url(&self, app: &str) -> anyhow::Result<reqwest::Url> {
+        Ok(reqwest::Url::parse(&format!(
+            "{}/app/{app}/msg",
+            self.base
+        ))?)
+    }
+
+    /// Sends one message (the whole request body, already encoded) to `url` (its
+    /// application's [`message_url`](Self::message_url)); returns its id.
+    pub async fn send(&self, url: &reqwest::Url, body: Bytes) -> anyhow::Result<String> {
+        let (status, answer) = self.post_to(url.clone(), body).await?;
         if status != 202 && status != 200 && status != 201 {
             bail!("HTTP {status}: {}", String::from_utf8_lossy(&answer));
         }
@@ -375,6 +416,18 @@ mod tests {
         assert_eq!(parse_vm_hwm(status), Some(23456));
         assert_eq!(parse_vm_hwm("Name: x\n"), None);
         assert!(peak_rss_kib(std::process::id()).unwrap() > 0);
+    }
+
+    #[test]
+    fn cpu_ticks() {
+        let stat = "4242 (sky hook) S 1 2 3 0 -1 4194560 900 0 0 0 1234 567 0 0 20 0 4 0 99";
+        assert_eq!(parse_cpu_ticks(stat), Some(1234 + 567));
+        assert_eq!(parse_cpu_ticks("4242 (x) S 1"), None);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(spin.elapsed());
+        }
+        assert!(cpu_seconds("self").unwrap() > 0.0);
     }
 
     #[test]
