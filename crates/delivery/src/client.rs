@@ -112,7 +112,8 @@ impl Sender {
 
     /// The headers of a delivery: custom ones first, so ours always win.
     fn headers(&self, endpoint: &Endpoint, msg: &Message, now: Millis) -> HeaderMap {
-        let mut h = HeaderMap::new();
+        // Ours are eight: content type, user agent, and three in two spellings.
+        let mut h = HeaderMap::with_capacity(endpoint.headers.len() + 8);
         for (k, v) in &endpoint.headers {
             if let (Ok(k), Ok(v)) = (
                 HeaderName::try_from(k.as_str()),

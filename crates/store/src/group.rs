@@ -5,7 +5,9 @@
 //! flush) are the limit. Instead, every caller queues its write here and awaits the
 //! answer; a task takes everything waiting (up to [`MAX_BATCH`]) and hands it to the
 //! store, which applies it in one transaction with multi-row statements. Alone, a write
-//! goes through at once; under load, one commit carries hundreds.
+//! goes through at once; under load, one commit carries hundreds. Above about 6,000
+//! writes a second, a batch of fewer than 48 waits up to a millisecond (two, by tokio's
+//! timer) for more: each commit has a fixed cost that small batches pay again and again.
 //!
 //! Metrics (the `metrics` facade; `/metrics` when the binary installs the recorder):
 //! `skyhook_group_commit_writes` (writes per batch), `skyhook_group_commit_seconds`
@@ -14,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use skyhook_domain::clock::Millis;
 use skyhook_domain::model::{Attempt, DeliveryStatus, Endpoint, Message};
@@ -46,6 +48,47 @@ pub struct Fence {
 /// (or its own error, e.g. a taken `eventId`), per completion whether its lease still held.
 pub type Applied = (Vec<Result<usize>>, Vec<bool>);
 
+/// Below this many writes a second (3,000 messages and their attempts), a write never
+/// waits for others to join its batch: at such rates latency comes first.
+const LINGER_RATE: f64 = 6_000.0;
+/// Above it, a batch smaller than [`LINGER_BATCH`] waits up to this long for more
+/// writes (tokio's timer ticks in milliseconds, so up to about twice that)...
+const LINGER_MAX: Duration = Duration::from_millis(1);
+/// ...or until it holds this many.
+const LINGER_BATCH: usize = 48;
+
+/// The rate of writes, to decide whether a small batch waits for company. A commit
+/// costs about twenty WAL pages, an `fsync` and a dozen thread wake-ups whatever its
+/// size, so at 10,000 messages a second batches of ten spent a large part of the
+/// box's CPU on commits (docs/BENCHMARKS.md, session 11).
+#[derive(Debug, Default)]
+struct Pace {
+    /// When the last batch was taken.
+    last: Option<Instant>,
+    /// Writes a second, a moving average over batches.
+    per_s: f64,
+}
+
+impl Pace {
+    /// Counts a batch of `writes` taken at `now`.
+    fn batch(&mut self, now: Instant, writes: usize) {
+        if let Some(last) = self.last.replace(now) {
+            let secs = now.duration_since(last).as_secs_f64().max(1e-6);
+            self.per_s = 0.8 * self.per_s + 0.2 * (writes as f64 / secs);
+        }
+    }
+
+    /// How long a batch holding `have` writes waits for more, if at all: as long as the
+    /// current rate takes to bring it to [`LINGER_BATCH`], at most [`LINGER_MAX`].
+    fn linger(&self, have: usize) -> Option<Duration> {
+        if self.per_s < LINGER_RATE || have >= LINGER_BATCH {
+            return None;
+        }
+        let fill = (LINGER_BATCH - have) as f64 / self.per_s;
+        Some(LINGER_MAX.min(Duration::from_secs_f64(fill)))
+    }
+}
+
 /// A write waiting for the group commit.
 enum Op {
     Message(Message, oneshot::Sender<Result<usize>>),
@@ -72,8 +115,8 @@ impl GroupCommit {
     {
         let (tx, mut rx) = mpsc::channel::<Queued>(4 * MAX_BATCH);
         tokio::spawn(async move {
+            let mut pace = Pace::default();
             while let Some((queued_at, first)) = rx.recv().await {
-                let started = Instant::now();
                 let mut ops = vec![first];
                 while ops.len() < MAX_BATCH {
                     match rx.try_recv() {
@@ -81,6 +124,18 @@ impl GroupCommit {
                         Err(_) => break,
                     }
                 }
+                // Under load a small batch waits a moment for more (see `Pace`).
+                if let Some(linger) = pace.linger(ops.len()) {
+                    let until = tokio::time::Instant::now() + linger;
+                    while ops.len() < LINGER_BATCH {
+                        match tokio::time::timeout_at(until, rx.recv()).await {
+                            Ok(Some((_, op))) => ops.push(op),
+                            _ => break,
+                        }
+                    }
+                }
+                let started = Instant::now();
+                pace.batch(started, ops.len());
                 metrics::histogram!("skyhook_group_commit_wait_seconds")
                     .record(started.duration_since(queued_at).as_secs_f64());
                 metrics::histogram!("skyhook_group_commit_writes").record(ops.len() as f64);
@@ -336,4 +391,43 @@ pub fn latest_health<'a>(
         .into_iter()
         .map(|c| (c.1.endpoint_id.as_str(), c))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pace that saw batches of `writes` every `gap` for a while.
+    fn steady(writes: usize, gap: Duration) -> Pace {
+        let mut pace = Pace::default();
+        let mut now = Instant::now();
+        for _ in 0..50 {
+            pace.batch(now, writes);
+            now += gap;
+        }
+        pace
+    }
+
+    #[test]
+    fn at_modest_rates_a_write_never_waits() {
+        // 2 writes a millisecond: 1,000 messages a second and their attempts.
+        let pace = steady(2, Duration::from_millis(1));
+        assert!((pace.per_s - 2_000.0).abs() < 100.0, "{pace:?}");
+        assert_eq!(pace.linger(1), None);
+        assert_eq!(Pace::default().linger(1), None, "nothing known yet");
+    }
+
+    #[test]
+    fn under_load_a_small_batch_waits_for_company_but_not_long() {
+        // 11 writes every 0.55 ms: 20,000 a second.
+        let pace = steady(11, Duration::from_micros(550));
+        assert!((pace.per_s - 20_000.0).abs() < 500.0, "{pace:?}");
+        assert_eq!(pace.linger(11), Some(LINGER_MAX), "37 more take 1.85 ms");
+        let almost = pace.linger(40).unwrap();
+        assert!(
+            almost < Duration::from_micros(450),
+            "8 more take 0.4 ms: {almost:?}"
+        );
+        assert_eq!(pace.linger(LINGER_BATCH), None, "full enough");
+    }
 }
