@@ -6,8 +6,9 @@
 //! answer; a task takes everything waiting (up to [`MAX_BATCH`]) and hands it to the
 //! store, which applies it in one transaction with multi-row statements. Alone, a write
 //! goes through at once; under load, one commit carries hundreds. Above about 6,000
-//! writes a second, a batch of fewer than 48 waits up to a millisecond (two, by tokio's
-//! timer) for more: each commit has a fixed cost that small batches pay again and again.
+//! writes a second, while the writer is in commits less than 80% of the time, a batch of
+//! fewer than 48 waits up to a millisecond (two, by tokio's timer) for more: each
+//! commit has a fixed cost that small batches pay again and again.
 //!
 //! Metrics (the `metrics` facade; `/metrics` when the binary installs the recorder):
 //! `skyhook_group_commit_writes` (writes per batch), `skyhook_group_commit_seconds`
@@ -56,32 +57,39 @@ const LINGER_RATE: f64 = 6_000.0;
 const LINGER_MAX: Duration = Duration::from_millis(1);
 /// ...or until it holds this many.
 const LINGER_BATCH: usize = 48;
+/// But only while the writer is in commits for less than this share of the time: a
+/// busy writer (a slow machine, or a rate near its limit) needs every moment, and its
+/// batches grow by themselves.
+const LINGER_BUSY: f64 = 0.8;
 
-/// The rate of writes, to decide whether a small batch waits for company. A commit
-/// costs about twenty WAL pages, an `fsync` and a dozen thread wake-ups whatever its
-/// size, so at 10,000 messages a second batches of ten spent a large part of the
-/// box's CPU on commits (docs/BENCHMARKS.md, session 11).
+/// The rate of writes and the writer's load, to decide whether a small batch waits for
+/// company. A commit costs about twenty WAL pages, an `fsync` and a dozen thread
+/// wake-ups whatever its size, so at 5,500 messages a second batches of a few writes
+/// spent a fifth of the server's CPU on commits (docs/BENCHMARKS.md, session 11).
 #[derive(Debug, Default)]
 struct Pace {
     /// When the last batch was taken.
     last: Option<Instant>,
     /// Writes a second, a moving average over batches.
     per_s: f64,
+    /// The share of the time spent in commits, a moving average over batches.
+    busy: f64,
 }
 
 impl Pace {
-    /// Counts a batch of `writes` taken at `now`.
-    fn batch(&mut self, now: Instant, writes: usize) {
+    /// Counts a batch of `writes` taken at `now` whose commit took `took`.
+    fn batch(&mut self, now: Instant, writes: usize, took: Duration) {
         if let Some(last) = self.last.replace(now) {
             let secs = now.duration_since(last).as_secs_f64().max(1e-6);
             self.per_s = 0.8 * self.per_s + 0.2 * (writes as f64 / secs);
+            self.busy = 0.8 * self.busy + 0.2 * (took.as_secs_f64() / secs).min(1.0);
         }
     }
 
     /// How long a batch holding `have` writes waits for more, if at all: as long as the
     /// current rate takes to bring it to [`LINGER_BATCH`], at most [`LINGER_MAX`].
     fn linger(&self, have: usize) -> Option<Duration> {
-        if self.per_s < LINGER_RATE || have >= LINGER_BATCH {
+        if self.per_s < LINGER_RATE || self.busy >= LINGER_BUSY || have >= LINGER_BATCH {
             return None;
         }
         let fill = (LINGER_BATCH - have) as f64 / self.per_s;
@@ -135,13 +143,14 @@ impl GroupCommit {
                     }
                 }
                 let started = Instant::now();
-                pace.batch(started, ops.len());
                 metrics::histogram!("skyhook_group_commit_wait_seconds")
                     .record(started.duration_since(queued_at).as_secs_f64());
-                metrics::histogram!("skyhook_group_commit_writes").record(ops.len() as f64);
+                let writes = ops.len();
+                metrics::histogram!("skyhook_group_commit_writes").record(writes as f64);
                 run(ops, &apply).await;
-                metrics::histogram!("skyhook_group_commit_seconds")
-                    .record(started.elapsed().as_secs_f64());
+                let took = started.elapsed();
+                metrics::histogram!("skyhook_group_commit_seconds").record(took.as_secs_f64());
+                pace.batch(started, writes, took);
             }
         });
         Self { ops: tx }
@@ -397,12 +406,12 @@ pub fn latest_health<'a>(
 mod tests {
     use super::*;
 
-    /// A pace that saw batches of `writes` every `gap` for a while.
-    fn steady(writes: usize, gap: Duration) -> Pace {
+    /// A pace that saw batches of `writes` every `gap`, each committed in `took`.
+    fn steady(writes: usize, gap: Duration, took: Duration) -> Pace {
         let mut pace = Pace::default();
         let mut now = Instant::now();
         for _ in 0..50 {
-            pace.batch(now, writes);
+            pace.batch(now, writes, took);
             now += gap;
         }
         pace
@@ -411,7 +420,8 @@ mod tests {
     #[test]
     fn at_modest_rates_a_write_never_waits() {
         // 2 writes a millisecond: 1,000 messages a second and their attempts.
-        let pace = steady(2, Duration::from_millis(1));
+        let ms = Duration::from_millis(1);
+        let pace = steady(2, ms, ms / 4);
         assert!((pace.per_s - 2_000.0).abs() < 100.0, "{pace:?}");
         assert_eq!(pace.linger(1), None);
         assert_eq!(Pace::default().linger(1), None, "nothing known yet");
@@ -419,8 +429,9 @@ mod tests {
 
     #[test]
     fn under_load_a_small_batch_waits_for_company_but_not_long() {
-        // 11 writes every 0.55 ms: 20,000 a second.
-        let pace = steady(11, Duration::from_micros(550));
+        // 11 writes every 0.55 ms, each batch committed in 0.2 ms: 20,000 a second.
+        let gap = Duration::from_micros(550);
+        let pace = steady(11, gap, Duration::from_micros(200));
         assert!((pace.per_s - 20_000.0).abs() < 500.0, "{pace:?}");
         assert_eq!(pace.linger(11), Some(LINGER_MAX), "37 more take 1.85 ms");
         let almost = pace.linger(40).unwrap();
@@ -429,5 +440,14 @@ mod tests {
             "8 more take 0.4 ms: {almost:?}"
         );
         assert_eq!(pace.linger(LINGER_BATCH), None, "full enough");
+    }
+
+    #[test]
+    fn a_busy_writer_never_waits() {
+        // The same rate, but each commit takes most of the gap.
+        let gap = Duration::from_micros(550);
+        let pace = steady(11, gap, Duration::from_micros(450));
+        assert!(pace.busy > LINGER_BUSY, "{pace:?}");
+        assert_eq!(pace.linger(11), None);
     }
 }
