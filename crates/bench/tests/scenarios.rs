@@ -97,6 +97,8 @@ fn run(args: &str) -> Option<Value> {
         }
     }
     assert!(v["peak_rss_mib"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["server_cpu_s"].as_f64().unwrap() >= 0.0, "{v}");
+    assert!(v["bench_cpu_s"].as_f64().unwrap() > 0.0, "{v}");
     Some(v)
 }
 
