@@ -911,11 +911,7 @@ mod tests {
         assert!(remembers(&store, &app).await);
         assert_eq!(routed(&store).await, pairs(&[("msg_a", "ep_1")]));
 
-        let second = Endpoint {
-            id: "ep_2".into(),
-            ..endpoint(&app)
-        };
-        store.create_endpoint(&second).await.unwrap();
+        let second = add_second_endpoint(&store, &app).await;
         assert_eq!(
             store.create_message(&message("msg_b", &app)).await.unwrap(),
             2
@@ -988,13 +984,7 @@ mod tests {
     async fn a_health_change_reaches_the_deliveries_handed_over_next() {
         let (_dir, store, app, claimed) = two_claimed().await;
         assert!(remembers(&store, &app).await);
-        let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
-        store.set_handoff(Handoff {
-            admission: FirstN::new(1),
-            claims,
-            lease_ms: 60_000,
-            wake: Arc::new(tokio::sync::Notify::new()),
-        });
+        let (mut handed, _wake) = hand_to(&store, FirstN::new(1));
         let failed = Attempt {
             status: DeliveryStatus::Fail,
             response_status_code: 500,
@@ -1123,6 +1113,36 @@ mod tests {
         }
     }
 
+    /// Hands `store`'s new deliveries to `admission`; the claims it admits arrive on the
+    /// receiver, and the wake-up is for the rest.
+    fn hand_to(
+        store: &crate::SqliteStore,
+        admission: Arc<FirstN>,
+    ) -> (
+        tokio::sync::mpsc::UnboundedReceiver<(skyhook_store::Claim, Ticket)>,
+        Arc<tokio::sync::Notify>,
+    ) {
+        let (claims, handed) = tokio::sync::mpsc::unbounded_channel();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        store.set_handoff(Handoff {
+            admission,
+            claims,
+            lease_ms: 60_000,
+            wake: wake.clone(),
+        });
+        (handed, wake)
+    }
+
+    /// A second endpoint, `ep_2`, of `app` (after the routes may have been remembered).
+    async fn add_second_endpoint(store: &crate::SqliteStore, app: &str) -> Endpoint {
+        let second = Endpoint {
+            id: "ep_2".into(),
+            ..endpoint(app)
+        };
+        store.create_endpoint(&second).await.unwrap();
+        second
+    }
+
     /// The worker counts the refusals it is told of in a metric: once per delivery
     /// written to the queue, not again when a batch is done over because the routes
     /// changed, and not for a message the insert skipped.
@@ -1133,18 +1153,8 @@ mod tests {
         store.create_message(&message("msg_a", &app)).await.unwrap();
         assert!(remembers(&store, &app).await);
         let none = FirstN::new(0);
-        let (claims, _handed) = tokio::sync::mpsc::unbounded_channel();
-        store.set_handoff(Handoff {
-            admission: none.clone(),
-            claims,
-            lease_ms: 60_000,
-            wake: Arc::new(tokio::sync::Notify::new()),
-        });
-        let second = Endpoint {
-            id: "ep_2".into(),
-            ..endpoint(&app)
-        };
-        store.create_endpoint(&second).await.unwrap();
+        let _handed = hand_to(&store, none.clone());
+        add_second_endpoint(&store, &app).await;
         assert_eq!(
             store.create_message(&message("msg_b", &app)).await.unwrap(),
             2
@@ -1178,14 +1188,7 @@ mod tests {
     async fn admitted_deliveries_are_handed_over_leased_and_the_rest_is_queued() {
         let (_dir, store, app) = store_with_app().await;
         store.create_endpoint(&endpoint(&app)).await.unwrap();
-        let (claims, mut handed) = tokio::sync::mpsc::unbounded_channel();
-        let wake = Arc::new(tokio::sync::Notify::new());
-        store.set_handoff(Handoff {
-            admission: FirstN::new(1),
-            claims,
-            lease_ms: 60_000,
-            wake: wake.clone(),
-        });
+        let (mut handed, wake) = hand_to(&store, FirstN::new(1));
         // A zero timeout polls once: Ready only if a wake-up is already stored.
         let woken = || tokio::time::timeout(std::time::Duration::ZERO, wake.notified());
         let queued = store.create_message(&message("msg_a", &app)).await;
