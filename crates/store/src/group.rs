@@ -13,7 +13,7 @@
 //! Metrics (the `metrics` facade; `/metrics` when the binary installs the recorder):
 //! `skyhook_group_commit_writes` (writes per batch), `skyhook_group_commit_seconds`
 //! (one batch's transaction) and `skyhook_group_commit_wait_seconds` (how long a batch's
-//! first write waited for the batch before it).
+//! first write waited before its batch began: for the batch before it, and for company).
 
 use std::collections::HashMap;
 use std::future::Future;
