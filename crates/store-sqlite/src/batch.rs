@@ -897,6 +897,16 @@ mod tests {
         slot.routes.covering(&[&message("msg_x", app_id)]).is_some()
     }
 
+    /// A store whose writer remembers the routes of its application: one endpoint,
+    /// `ep_1`, and one message, `msg_a`, written.
+    async fn routes_remembered() -> (Dir, crate::SqliteStore, String) {
+        let (dir, store, app) = store_with_app().await;
+        store.create_endpoint(&endpoint(&app)).await.unwrap();
+        store.create_message(&message("msg_a", &app)).await.unwrap();
+        assert!(remembers(&store, &app).await);
+        (dir, store, app)
+    }
+
     /// Every change to an endpoint that routing sees, made after a batch remembered the
     /// routes, is seen by the next batch: a new endpoint, one disabled, one deleted (no
     /// delivery to it, and no broken foreign key taking the batch down).
@@ -944,10 +954,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_message_for_an_application_deleted_after_its_routes_were_remembered_is_refused() {
-        let (_dir, store, app) = store_with_app().await;
-        store.create_endpoint(&endpoint(&app)).await.unwrap();
-        store.create_message(&message("msg_a", &app)).await.unwrap();
-        assert!(remembers(&store, &app).await);
+        let (_dir, store, app) = routes_remembered().await;
         store.delete_app(&app).await.unwrap();
         let refused = store.create_message(&message("msg_b", &app)).await;
         assert!(
@@ -961,10 +968,7 @@ mod tests {
     #[tokio::test]
     async fn remembered_routes_follow_a_change_made_by_another_connection() {
         use sqlx::Connection;
-        let (dir, store, app) = store_with_app().await;
-        store.create_endpoint(&endpoint(&app)).await.unwrap();
-        store.create_message(&message("msg_a", &app)).await.unwrap();
-        assert!(remembers(&store, &app).await);
+        let (dir, store, app) = routes_remembered().await;
         let url = format!("sqlite://{}", dir.path("q.db"));
         let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
         sqlx::query("UPDATE endpoints SET disabled = 1 WHERE id = 'ep_1'")
@@ -1148,10 +1152,7 @@ mod tests {
     /// changed, and not for a message the insert skipped.
     #[tokio::test]
     async fn refusals_are_told_once_per_delivery_queued() {
-        let (_dir, store, app) = store_with_app().await;
-        store.create_endpoint(&endpoint(&app)).await.unwrap();
-        store.create_message(&message("msg_a", &app)).await.unwrap();
-        assert!(remembers(&store, &app).await);
+        let (_dir, store, app) = routes_remembered().await;
         let none = FirstN::new(0);
         let _handed = hand_to(&store, none.clone());
         add_second_endpoint(&store, &app).await;
