@@ -22,7 +22,7 @@ use skyhook_store::group::{
 use skyhook_store::handoff::{Handed, Handoff};
 use skyhook_store::{Result, StoreError};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
-use sqlx::{Arguments, AssertSqlSafe, Column, Row};
+use sqlx::{Arguments, AssertSqlSafe, Row};
 use tokio::sync::MutexGuard;
 
 use crate::rows::{self, ENDPOINT_COLS};
@@ -154,7 +154,7 @@ async fn write(
     let lease = BatchLease::new(handoff);
     let (queued, deliveries) = script.messages(msgs, routes, handoff, &lease)?;
     script.completions(completes)?;
-    script.push("SELECT n AS routing_version FROM routing_version");
+    script.outcome(msgs, completes)?;
     script.push("COMMIT");
     let rows = match script.run(conn).await {
         Err(e) if is_stale(&e) => return Ok(None),
@@ -164,12 +164,9 @@ async fn write(
     let (queued, handed) = returned.settle(msgs, queued, deliveries, routes, &lease);
     let fenced = completes
         .iter()
-        .map(|(c, _, _)| returned.fenced.contains(&c.delivery_id))
+        .map(|(_, a, _)| returned.recorded.contains(&a.id))
         .collect();
-    let version = returned
-        .version
-        .ok_or_else(|| StoreError::Internal("a batch returned no routing version".into()))?;
-    Ok(Some(((queued, handed, fenced), version)))
+    Ok(Some(((queued, handed, fenced), returned.version)))
 }
 
 /// The error `routing_guard` raises (migration 0006).
@@ -190,6 +187,7 @@ pub(crate) async fn insert_messages(
     let lease = BatchLease::new(None);
     let mut script = Script::default();
     let (queued, deliveries) = script.messages(msgs, &routes, None, &lease)?;
+    script.outcome(msgs, &[])?;
     let returned = Returned::read(script.run(conn).await.map_err(map_err)?)?;
     Ok(returned.settle(msgs, queued, deliveries, &routes, &lease).0)
 }
@@ -350,10 +348,13 @@ impl Script {
             .copied()
             .filter(|m| routes.endpoints.contains_key(&m.app_id))
             .collect();
+        // A row whose id is one of ours but whose seq is not past this is an earlier
+        // message's: ours clashed with it and was skipped.
+        self.push("SELECT coalesce(max(seq), 0) AS seq_before FROM messages");
         self.rows(
             &["id", "app_id", "event_id", "event_type", "payload", "channels", "tags", "created_at"],
             "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
-             SELECT * FROM v WHERE true ON CONFLICT DO NOTHING RETURNING id AS msg_id, seq",
+             SELECT * FROM v WHERE true ON CONFLICT DO NOTHING",
             &live,
             |m| {
                 (
@@ -375,8 +376,7 @@ impl Script {
             &["msg_id", "endpoint_seq", "run_at", "updated_at", "status", "lease", "attempts"],
             "INSERT INTO deliveries (msg_seq, endpoint_seq, run_at, updated_at, status, lease, attempts) \
              SELECT m.seq, v.endpoint_seq, v.run_at, v.updated_at, v.status, v.lease, v.attempts \
-             FROM v JOIN messages m ON m.id = v.msg_id \
-             RETURNING id AS delivery_id, msg_seq, endpoint_seq",
+             FROM v JOIN messages m ON m.id = v.msg_id",
             &deliveries,
             |d| {
                 let row = d.row(lease);
@@ -437,7 +437,7 @@ impl Script {
         self.rows(
             &["id", "lease", "status", "run_at", "updated_at"],
             "UPDATE deliveries SET status = v.status, run_at = v.run_at, lease = NULL, manual = 0, holds_slot = 0, updated_at = v.updated_at \
-             FROM v WHERE deliveries.id = v.id AND deliveries.lease = v.lease RETURNING deliveries.id AS fenced_id",
+             FROM v WHERE deliveries.id = v.id AND deliveries.lease = v.lease",
             done,
             |(fence, attempt, outcome)| {
                 let (status, run_at) = outcome.next_state();
@@ -470,6 +470,31 @@ impl Script {
         )
     }
 
+    /// Adds the statement whose one row tells what the script wrote: the routing
+    /// version, the messages with `msgs`' ids with their deliveries, which of `done`'s
+    /// attempts were recorded (their lease held). One row, not one per written row
+    /// (RETURNING): sqlx hands each row from SQLite's thread to the task on its own,
+    /// a wake-up each, and under load the batch waited on the busy runtime for every
+    /// one of them.
+    fn outcome(&mut self, msgs: &[&Message], done: &[Completion]) -> Result<()> {
+        let msg_ids: Vec<&str> = msgs.iter().map(|m| m.id.as_str()).collect();
+        let attempt_ids: Vec<&str> = done.iter().map(|(_, a, _)| a.id.as_str()).collect();
+        for ids in [msg_ids, attempt_ids] {
+            self.args
+                .add(to_json(&ids))
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+        }
+        self.push(
+            "SELECT (SELECT n FROM routing_version) AS routing_version, \
+             (SELECT json_group_array(json_array(m.id, m.seq, d.endpoint_seq, d.id)) FROM messages m \
+              LEFT JOIN deliveries d ON d.msg_seq = m.seq \
+              WHERE m.id IN (SELECT value FROM json_each(?))) AS inserted, \
+             (SELECT json_group_array(id) FROM attempts \
+              WHERE id IN (SELECT value FROM json_each(?))) AS recorded",
+        );
+        Ok(())
+    }
+
     async fn run(self, conn: &mut SqliteConnection) -> sqlx::Result<Vec<SqliteRow>> {
         sqlx::query_with(AssertSqlSafe(self.sql), self.args)
             .fetch_all(conn)
@@ -477,38 +502,47 @@ impl Script {
     }
 }
 
-/// What a script's statements returned, told apart by their first column's name.
-#[derive(Default)]
+/// What a script wrote, from its two rows: `seq_before` (see [`Script::messages`]) and
+/// that of [`Script::outcome`].
 struct Returned {
-    /// Inserted messages: id → seq.
-    msg_seqs: HashMap<String, i64>,
-    /// Inserted deliveries: (id, msg_seq, endpoint_seq).
-    deliveries: Vec<(i64, i64, i64)>,
-    /// Deliveries whose completion held its lease.
-    fenced: HashSet<i64>,
+    /// Inserted messages, by id.
+    inserted: HashSet<String>,
+    /// Inserted deliveries: (message id, endpoint seq, delivery id).
+    deliveries: Vec<(String, i64, i64)>,
+    /// Attempts recorded, i.e. whose completion held its lease.
+    recorded: HashSet<String>,
     /// `routing_version` at the end of the batch.
-    version: Option<i64>,
+    version: i64,
 }
+
+/// Per message with one of the batch's ids: id, seq, and per delivery of it endpoint
+/// seq and id (null for a message without deliveries).
+type Found = Vec<(String, i64, Option<i64>, Option<i64>)>;
 
 impl Returned {
     fn read(rows: Vec<SqliteRow>) -> Result<Self> {
-        let mut out = Self::default();
-        for row in rows {
-            match row.column(0).name() {
-                "msg_id" => {
-                    out.msg_seqs.insert(row.get(0), row.get(1));
-                }
-                "delivery_id" => out.deliveries.push((row.get(0), row.get(1), row.get(2))),
-                "fenced_id" => {
-                    out.fenced.insert(row.get(0));
-                }
-                "routing_version" => out.version = Some(row.get(0)),
-                other => {
-                    return Err(StoreError::Internal(format!(
-                        "unexpected column {other} returned by a batch"
-                    )));
-                }
+        let [before, outcome] = <[SqliteRow; 2]>::try_from(rows).map_err(|rows| {
+            StoreError::Internal(format!("a batch returned {} rows, not two", rows.len()))
+        })?;
+        let seq_before: i64 = before.try_get("seq_before").map_err(map_err)?;
+        let json = |col: &str| -> Result<String> { outcome.try_get(col).map_err(map_err) };
+        let unreadable =
+            |e: serde_json::Error| StoreError::Internal(format!("a batch's outcome: {e}"));
+        let found: Found = serde_json::from_str(&json("inserted")?).map_err(unreadable)?;
+        let mut out = Self {
+            inserted: HashSet::new(),
+            deliveries: Vec::new(),
+            recorded: serde_json::from_str(&json("recorded")?).map_err(unreadable)?,
+            version: outcome.try_get("routing_version").map_err(map_err)?,
+        };
+        for (msg, seq, endpoint_seq, delivery) in found {
+            if seq <= seq_before {
+                continue;
             }
+            if let (Some(endpoint_seq), Some(delivery)) = (endpoint_seq, delivery) {
+                out.deliveries.push((msg.clone(), endpoint_seq, delivery));
+            }
+            out.inserted.insert(msg);
         }
         Ok(out)
     }
@@ -523,10 +557,8 @@ impl Returned {
         routes: &Routes,
         lease: &BatchLease,
     ) -> (Vec<Result<usize>>, Handed) {
-        refuse_skipped(msgs, &mut queued, |id| self.msg_seqs.contains_key(id));
-        // RETURNING gives no order: match the ids by (message, endpoint), which is unique.
-        let msg_ids: HashMap<i64, &String> =
-            self.msg_seqs.iter().map(|(id, seq)| (*seq, id)).collect();
+        refuse_skipped(msgs, &mut queued, |id| self.inserted.contains(id));
+        // The ids come in no order: match them by (message, endpoint), which is unique.
         let endpoint_ids: HashMap<i64, &String> = routes
             .endpoint_seqs
             .iter()
@@ -535,9 +567,9 @@ impl Returned {
         let ids: HashMap<(String, String), i64> = self
             .deliveries
             .iter()
-            .map(|&(id, msg, endpoint)| {
-                let key = (msg_ids[&msg].clone(), endpoint_ids[&endpoint].clone());
-                (key, id)
+            .map(|(msg, endpoint, id)| {
+                let key = (msg.clone(), endpoint_ids[endpoint].clone());
+                (key, *id)
             })
             .collect();
         (queued, handed(deliveries, &ids, lease))
