@@ -47,6 +47,7 @@ const SPECS: &[Spec] = &[
         ],
         rates: &[
             ("baseline_fast_deliveries_per_s", "fast/s, baseline"),
+            ("control_fast_deliveries_per_s", "fast/s, control"),
             ("with_slow_fast_deliveries_per_s", "fast/s, with slow"),
         ],
     },

@@ -139,9 +139,10 @@ pub enum Scenario {
         #[arg(short = 'c', long, default_value_t = 50)]
         concurrency: usize,
     },
-    /// Fast endpoints' throughput without, then with, one endpoint that answers late.
+    /// Fast endpoints' throughput alone, beside one more fast endpoint (the control), then
+    /// beside one that answers late.
     SlowEndpoint {
-        #[arg(short = 'n', long, default_value_t = 2_000)]
+        #[arg(short = 'n', long, default_value_t = 5_000)]
         messages: u64,
         #[arg(long, default_value_t = 10)]
         fast: u32,

@@ -79,8 +79,10 @@ pub fn scenario_keys(scenario: &str) -> &'static [&'static str] {
             "fast_endpoints",
             "slow_delay_ms",
             "baseline_fast_deliveries_per_s",
+            "control_fast_deliveries_per_s",
             "with_slow_fast_deliveries_per_s",
             "drop_pct",
+            "drop_vs_control_pct",
             "missing",
             "duplicates",
             "slow_delivered_by_end",
@@ -521,25 +523,27 @@ async fn latency(
         })
         .collect::<anyhow::Result<_>>()?;
     let mut ticks = pace(t0, period, total);
-    while let Some((i, scheduled)) = ticks.recv().await {
-        // Waiting for a permit delays the send but not its scheduled time.
-        let permit = permits.clone().acquire_owned().await?;
-        counter.store(i + 1, Ordering::Relaxed);
-        let (api, url) = targets[i as usize % targets.len()].clone();
-        let shots = shots.clone();
-        let body = message_body("bench.latency", i, ctx.args.payload_bytes);
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let id = api.send(&url, body).await.ok();
-            let acked = Instant::now();
-            shots.lock().unwrap().push(Shot {
-                scheduled,
-                started,
-                id,
-                acked,
+    while let Some(due) = ticks.recv().await {
+        for (i, scheduled) in due {
+            // Waiting for a permit delays the send but not its scheduled time.
+            let permit = permits.clone().acquire_owned().await?;
+            counter.store(i + 1, Ordering::Relaxed);
+            let (api, url) = targets[i as usize % targets.len()].clone();
+            let shots = shots.clone();
+            let body = message_body("bench.latency", i, ctx.args.payload_bytes);
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let id = api.send(&url, body).await.ok();
+                let acked = Instant::now();
+                shots.lock().unwrap().push(Shot {
+                    scheduled,
+                    started,
+                    id,
+                    acked,
+                });
+                drop(permit);
             });
-            drop(permit);
-        });
+        }
     }
     permits
         .acquire_many(max_in_flight.max(1) as u32)
@@ -634,27 +638,42 @@ async fn latency(
     Ok(result)
 }
 
-/// Send times `t0 + i·period` for `i < total`, each sent when it is due, from a thread
-/// of its own: tokio's timer ticks in whole milliseconds and fires up to 1 ms late, which
-/// at 1,000/s was more than half the p50 measured from the scheduled times (`send_lag_ms`
-/// shows what is left).
+/// Send times `t0 + i·period` for `i < total`, released when due, from a thread of its
+/// own: tokio's timer ticks in whole milliseconds and fires up to 1 ms late, which at
+/// 1,000/s was more than half the p50 measured from the scheduled times (`send_lag_ms`
+/// shows what is left). The thread naps at least [`MIN_NAP`], then releases every send
+/// due by then together: at 10,000/s a wake-up of its own per send (and of the task
+/// that spawns it) cost the bench more CPU than the sends. A send released late still
+/// counts its latency from its scheduled time.
 fn pace(
     t0: Instant,
     period: f64,
     total: u64,
-) -> tokio::sync::mpsc::UnboundedReceiver<(u64, Instant)> {
+) -> tokio::sync::mpsc::UnboundedReceiver<Vec<(u64, Instant)>> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let at = move |i: u64| t0 + Duration::from_secs_f64(i as f64 * period);
     std::thread::spawn(move || {
-        for i in 0..total {
-            let scheduled = t0 + Duration::from_secs_f64(i as f64 * period);
-            std::thread::sleep(scheduled.saturating_duration_since(Instant::now()));
-            if tx.send((i, scheduled)).is_err() {
+        let mut next = 0;
+        while next < total {
+            let now = Instant::now();
+            std::thread::sleep(at(next).saturating_duration_since(now).max(MIN_NAP));
+            let now = Instant::now();
+            let mut due = Vec::new();
+            while next < total && at(next) <= now {
+                due.push((next, at(next)));
+                next += 1;
+            }
+            if !due.is_empty() && tx.send(due).is_err() {
                 break;
             }
         }
     });
     rx
 }
+
+/// The pacer's shortest nap: below 2,000 sends a second every send is released on its
+/// own, on time; above, sends are released together, late by at most this.
+const MIN_NAP: Duration = Duration::from_micros(500);
 
 async fn fanout(args: &TargetArgs, n: u64, endpoints: u32, c: usize) -> anyhow::Result<Value> {
     let mut ctx = Ctx::new(args, c, None, n * u64::from(endpoints)).await?;
@@ -744,16 +763,26 @@ async fn slow_endpoint(
     slow_delay_ms: u64,
     c: usize,
 ) -> anyhow::Result<Value> {
-    // Both phases' fast endpoints, and the slow one.
-    let arrivals = n * (2 * u64::from(fast) + 1);
+    // Three phases' fast endpoints, the control's extra one and the slow one.
+    let arrivals = n * (3 * u64::from(fast) + 2);
     let mut ctx = Ctx::new(args, c, None, arrivals).await?;
     // Phase 1: fast endpoints only.
     let (app1, fast1) = ctx.app_with_endpoints("fast", 0, fast, None).await?;
     eprintln!("slow-endpoint: baseline, {n} messages to {fast} fast endpoints");
     let base = fast_phase(&ctx, &app1, &fast1, n, c).await?;
-    // Phase 2: the same plus one endpoint answering late.
-    let (app2, fast2) = ctx.app_with_endpoints("slow", 1000, fast, None).await?;
-    let slow_ep = 2000;
+    // Phase 2, the control: one endpoint more, answering at once. Against it, phase 3
+    // differs only in how late that endpoint answers; against phase 1, it also has a
+    // delivery more to write and send per message.
+    let (app2, fast2) = ctx.app_with_endpoints("control", 1000, fast, None).await?;
+    let extra = 3000;
+    ctx.api()
+        .create_endpoint(&app2, &ctx.rx.url(extra), None)
+        .await?;
+    eprintln!("slow-endpoint: control, {n} messages to {fast} + 1 fast endpoints");
+    let control = fast_phase(&ctx, &app2, &fast2, n, c).await?;
+    // Phase 3: the same with that endpoint answering late.
+    let (app3, fast3) = ctx.app_with_endpoints("slow", 2000, fast, None).await?;
+    let slow_ep = 4000;
     ctx.rx.script(
         slow_ep,
         Script {
@@ -762,12 +791,12 @@ async fn slow_endpoint(
         },
     );
     ctx.api()
-        .create_endpoint(&app2, &ctx.rx.url(slow_ep), None)
+        .create_endpoint(&app3, &ctx.rx.url(slow_ep), None)
         .await?;
     eprintln!(
         "slow-endpoint: {n} messages to {fast} fast endpoints + 1 answering after {slow_delay_ms} ms"
     );
-    let with = fast_phase(&ctx, &app2, &fast2, n, c).await?;
+    let with = fast_phase(&ctx, &app3, &fast3, n, c).await?;
     let result = ctx.finish(
         "slow-endpoint",
         json!({
@@ -776,12 +805,16 @@ async fn slow_endpoint(
             "slow_delay_ms": slow_delay_ms,
             "concurrency": c,
             "baseline_fast_deliveries_per_s": base.per_s,
+            "control_fast_deliveries_per_s": control.per_s,
             "with_slow_fast_deliveries_per_s": with.per_s,
             "drop_pct": drop_pct(base.per_s, with.per_s),
+            "drop_vs_control_pct": drop_pct(control.per_s, with.per_s),
             "baseline_fast_p99_ms": base.p99_ms,
+            "control_fast_p99_ms": control.p99_ms,
             "with_slow_fast_p99_ms": with.p99_ms,
-            "missing": base.missing + with.missing,
+            "missing": base.missing + control.missing + with.missing,
             "duplicates": ctx.rx.duplicates(),
+            "control_extra_delivered": ctx.rx.unique_at(extra),
             "slow_delivered_by_end": ctx.rx.unique_at(slow_ep),
         }),
     );
@@ -877,16 +910,32 @@ mod tests {
         let period = 0.000_5;
         let mut ticks = pace(t0, period, 40);
         let mut seen = 0;
-        while let Some((i, scheduled)) = ticks.recv().await {
-            assert_eq!(i, seen, "ticks come in order");
-            assert_eq!(scheduled, t0 + Duration::from_secs_f64(i as f64 * period));
-            assert!(
-                Instant::now() >= scheduled,
-                "tick {i} was sent before it was due"
-            );
-            seen += 1;
+        while let Some(due) = ticks.recv().await {
+            assert!(!due.is_empty(), "only sends that are due are released");
+            for (i, scheduled) in due {
+                assert_eq!(i, seen, "ticks come in order");
+                assert_eq!(scheduled, t0 + Duration::from_secs_f64(i as f64 * period));
+                assert!(
+                    Instant::now() >= scheduled,
+                    "tick {i} was sent before it was due"
+                );
+                seen += 1;
+            }
         }
         assert_eq!(seen, 40, "every tick, then the channel closes");
+    }
+
+    #[tokio::test]
+    async fn pace_releases_fast_sends_together() {
+        // 200 sends due within 2 ms: the pacer wakes at most once per MIN_NAP.
+        let mut ticks = pace(Instant::now(), 0.000_01, 200);
+        let (mut batches, mut sends) = (0, 0);
+        while let Some(due) = ticks.recv().await {
+            batches += 1;
+            sends += due.len();
+        }
+        assert_eq!(sends, 200);
+        assert!(batches <= 6, "{batches} wake-ups for 200 sends in 2 ms");
     }
 
     #[test]
