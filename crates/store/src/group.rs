@@ -8,12 +8,15 @@
 //! goes through at once; under load, one commit carries hundreds. Above about 6,000
 //! writes a second, while the writer is in commits less than 80% of the time, a batch of
 //! fewer than 48 waits up to a millisecond (two, by tokio's timer) for more: each
-//! commit has a fixed cost that small batches pay again and again.
+//! commit has a fixed cost that small batches pay again and again. At any rate, attempt
+//! records without a message wait up to 5 ms for one to share its commit (nobody but
+//! their worker waits on them).
 //!
 //! Metrics (the `metrics` facade; `/metrics` when the binary installs the recorder):
 //! `skyhook_group_commit_writes` (writes per batch), `skyhook_group_commit_seconds`
 //! (one batch's transaction) and `skyhook_group_commit_wait_seconds` (how long a batch's
-//! first write waited before its batch began: for the batch before it, and for company).
+//! first write waited before its batch began: for the batch before it, and for company,
+//! a message's or more writes').
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -49,7 +52,7 @@ pub struct Fence {
 /// (or its own error, e.g. a taken `eventId`), per completion whether its lease still held.
 pub type Applied = (Vec<Result<usize>>, Vec<bool>);
 
-/// Below this many writes a second (3,000 messages and their attempts), a write never
+/// Below this many writes a second (3,000 messages and their attempts), a message never
 /// waits for others to join its batch: at such rates latency comes first.
 const LINGER_RATE: f64 = 6_000.0;
 /// Above it, a batch smaller than [`LINGER_BATCH`] waits up to this long for more
@@ -61,6 +64,8 @@ const LINGER_BATCH: usize = 48;
 /// busy writer (a slow machine, or a rate near its limit) needs every moment, and its
 /// batches grow by themselves.
 const LINGER_BUSY: f64 = 0.8;
+/// The longest attempt records wait for a message to carry them (see [`ride_along`]).
+const RIDE_MAX: Duration = Duration::from_millis(5);
 
 /// The rate of writes and the writer's load, to decide whether a small batch waits for
 /// company. A commit costs about twenty WAL pages, an `fsync` and a dozen thread
@@ -132,6 +137,10 @@ impl GroupCommit {
                         Err(_) => break,
                     }
                 }
+                // Attempt records alone wait a moment for a message to share its commit.
+                if ops.iter().all(|op| matches!(op, Op::Complete(..))) {
+                    ride_along(&mut ops, &mut rx).await;
+                }
                 // Under load a small batch waits a moment for more (see `Pace`).
                 if let Some(linger) = pace.linger(ops.len()) {
                     let until = tokio::time::Instant::now() + linger;
@@ -182,6 +191,35 @@ impl GroupCommit {
 
     async fn send(&self, op: Op) -> Result<()> {
         self.ops.send((Instant::now(), op)).await.map_err(closed)
+    }
+}
+
+/// Waits up to [`RIDE_MAX`] for a message to join `ops`, attempt records only (or until
+/// they are [`LINGER_BATCH`]), then takes whatever else is queued. Nobody waits on an
+/// attempt record but its own worker task, and a crash before its commit only repeats
+/// the delivery (its lease runs out), so it need not pay a commit of its own: below the
+/// rates where batches fill by themselves, every message and every attempt was a commit,
+/// and at 1,000 messages a second those commits were most of the server's CPU. Messages
+/// never wait here: a client is waiting on them.
+async fn ride_along(ops: &mut Vec<Op>, rx: &mut mpsc::Receiver<Queued>) {
+    let until = tokio::time::Instant::now() + RIDE_MAX;
+    while ops.len() < LINGER_BATCH {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some((_, op))) => {
+                let message = matches!(op, Op::Message(..));
+                ops.push(op);
+                if message {
+                    break;
+                }
+            }
+            _ => return,
+        }
+    }
+    while ops.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok((_, op)) => ops.push(op),
+            Err(_) => break,
+        }
     }
 }
 
@@ -440,6 +478,86 @@ mod tests {
             "8 more take 0.4 ms: {almost:?}"
         );
         assert_eq!(pace.linger(LINGER_BATCH), None, "full enough");
+    }
+
+    /// A group commit whose batches are reported as (messages, attempt records) and
+    /// all succeed.
+    fn recording() -> (GroupCommit, mpsc::UnboundedReceiver<(usize, usize)>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let group = GroupCommit::spawn(move |messages, completes| {
+            let sizes = (messages.len(), completes.len());
+            let _ = tx.send(sizes);
+            async move { Ok((vec![Ok(1); sizes.0], vec![true; sizes.1])) }
+        });
+        (group, rx)
+    }
+
+    fn message() -> Message {
+        Message {
+            id: "msg_1".into(),
+            app_id: "app_1".into(),
+            event_id: None,
+            event_type: "a.b".into(),
+            payload: "{}".into(),
+            channels: Vec::new(),
+            tags: Vec::new(),
+            created_at: 0,
+        }
+    }
+
+    /// Queues an attempt record; its answer.
+    async fn record(group: &GroupCommit) -> oneshot::Receiver<Result<bool>> {
+        let fence = Fence {
+            delivery_id: 1,
+            lease: "l".into(),
+        };
+        let attempt = Attempt {
+            id: "atmpt_1".into(),
+            msg_id: "msg_1".into(),
+            endpoint_id: "ep_1".into(),
+            url: "https://example.com".into(),
+            status: DeliveryStatus::Success,
+            response_status_code: 200,
+            response: String::new(),
+            response_duration_ms: 1,
+            trigger_type: skyhook_domain::model::TriggerType::Scheduled,
+            created_at: 0,
+        };
+        let (reply, answer) = oneshot::channel();
+        let op = Op::Complete(Box::new((fence, attempt, Outcome::Success)), reply);
+        group.send(op).await.unwrap();
+        answer
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_record_waits_for_a_message_to_share_its_commit() {
+        let (group, mut batches) = recording();
+        let recorded = record(&group).await;
+        // The clock stands still unless every task waits for it: the group's task has
+        // taken the record by the time this sleep ends.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        group.create_message(&message()).await.unwrap();
+        assert_eq!(batches.recv().await, Some((1, 1)), "one commit for both");
+        assert_eq!(recorded.await.unwrap().unwrap(), true);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_record_alone_waits_no_longer_than_ride_max() {
+        let (group, mut batches) = recording();
+        let started = tokio::time::Instant::now();
+        record(&group).await.await.unwrap().unwrap();
+        let waited = started.elapsed();
+        assert!(waited >= RIDE_MAX && waited < RIDE_MAX * 2, "{waited:?}");
+        assert_eq!(batches.recv().await, Some((0, 1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_never_waits_for_company_at_a_modest_rate() {
+        let (group, mut batches) = recording();
+        let started = tokio::time::Instant::now();
+        group.create_message(&message()).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(batches.recv().await, Some((1, 0)));
     }
 
     #[test]
