@@ -210,7 +210,7 @@ fn describe() {
     describe_histogram!(
         "skyhook_group_commit_wait_seconds",
         Unit::Seconds,
-        "How long the first write of a group-commit batch waited before its batch began (the batch before it; under load, more writes to join; attempt records, up to 5 ms for a message to join)"
+        "How long the first write of a group-commit batch waited before its batch began (the batch before it; under load, more writes to join; at modest rates attempt records, up to 5 ms for a message to join)"
     );
     describe_counter!(
         "skyhook_endpoint_failures_total",

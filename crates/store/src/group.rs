@@ -8,9 +8,9 @@
 //! goes through at once; under load, one commit carries hundreds. Above about 6,000
 //! writes a second, while the writer is in commits less than 80% of the time, a batch of
 //! fewer than 48 waits up to a millisecond (two, by tokio's timer) for more: each
-//! commit has a fixed cost that small batches pay again and again. At any rate, attempt
-//! records without a message wait up to 5 ms for one to share its commit (nobody but
-//! their worker waits on them).
+//! commit has a fixed cost that small batches pay again and again. Below that rate,
+//! attempt records without a message wait up to 5 ms for one to share its commit
+//! (nobody but their worker waits on them).
 //!
 //! Metrics (the `metrics` facade; `/metrics` when the binary installs the recorder):
 //! `skyhook_group_commit_writes` (writes per batch), `skyhook_group_commit_seconds`
@@ -91,6 +91,13 @@ impl Pace {
         }
     }
 
+    /// Whether attempt records alone wait for a message (see [`ride_along`]): only
+    /// below [`LINGER_RATE`]. Above it batches fill by themselves, and in `e2e` the
+    /// wait cut the next batch of messages short (-5% by the median of 10 pairs).
+    fn rides(&self) -> bool {
+        self.per_s < LINGER_RATE
+    }
+
     /// How long a batch holding `have` writes waits for more, if at all: as long as the
     /// current rate takes to bring it to [`LINGER_BATCH`], at most [`LINGER_MAX`].
     fn linger(&self, have: usize) -> Option<Duration> {
@@ -137,8 +144,9 @@ impl GroupCommit {
                         Err(_) => break,
                     }
                 }
-                // Attempt records alone wait a moment for a message to share its commit.
-                if ops.iter().all(|op| matches!(op, Op::Complete(..))) {
+                // At modest rates attempt records alone wait a moment for a message to
+                // share its commit.
+                if pace.rides() && ops.iter().all(|op| matches!(op, Op::Complete(..))) {
                     ride_along(&mut ops, &mut rx).await;
                 }
                 // Under load a small batch waits a moment for more (see `Pace`).
@@ -197,10 +205,10 @@ impl GroupCommit {
 /// Waits up to [`RIDE_MAX`] for a message to join `ops`, attempt records only (or until
 /// they are [`LINGER_BATCH`]), then takes whatever else is queued. Nobody waits on an
 /// attempt record but its own worker task, and a crash before its commit only repeats
-/// the delivery (its lease runs out), so it need not pay a commit of its own: below the
-/// rates where batches fill by themselves, every message and every attempt was a commit,
-/// and at 1,000 messages a second those commits were most of the server's CPU. Messages
-/// never wait here: a client is waiting on them.
+/// the delivery (its lease runs out), so it need not pay a commit of its own: at modest
+/// rates every message and every attempt was a commit, and at 1,000 messages a second
+/// those commits were most of the server's CPU. Messages never wait here: a client is
+/// waiting on them.
 async fn ride_along(ops: &mut Vec<Op>, rx: &mut mpsc::Receiver<Queued>) {
     let until = tokio::time::Instant::now() + RIDE_MAX;
     while ops.len() < LINGER_BATCH {
@@ -463,6 +471,7 @@ mod tests {
         assert!((pace.per_s - 2_000.0).abs() < 100.0, "{pace:?}");
         assert_eq!(pace.linger(1), None);
         assert_eq!(Pace::default().linger(1), None, "nothing known yet");
+        assert!(pace.rides(), "attempt records wait for a message");
     }
 
     #[test]
@@ -478,6 +487,7 @@ mod tests {
             "8 more take 0.4 ms: {almost:?}"
         );
         assert_eq!(pace.linger(LINGER_BATCH), None, "full enough");
+        assert!(!pace.rides(), "batches fill by themselves");
     }
 
     /// A group commit whose batches are reported as (messages, attempt records) and
