@@ -7,6 +7,8 @@
 //! (the messages' applications and their enabled endpoints) are remembered between
 //! batches, checked by a guard statement at the head of the script (see [`RouteCache`]);
 //! only a batch whose routes are not remembered reads them first, a round trip of its own.
+//! The script gives back two rows whatever the batch's size (see `Script::outcome`):
+//! sqlx hands result rows from its thread one at a time, a wake-up each.
 //!
 //! Each statement takes its rows as one JSON array (read with `jsonb_each`), so its SQL
 //! is the same whatever the batch's size: the few scripts there are stay prepared.
