@@ -553,7 +553,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1)).await;
         group.create_message(&message()).await.unwrap();
         assert_eq!(batches.recv().await, Some((1, 1)), "one commit for both");
-        assert_eq!(recorded.await.unwrap().unwrap(), true);
+        assert!(recorded.await.unwrap().unwrap(), "its lease held");
     }
 
     #[tokio::test(start_paused = true)]
