@@ -553,31 +553,33 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         // Leased rows are due when the lease runs out, so `run_at` fences against
-        // another claim that leased one meanwhile.
+        // another claim that leased one meanwhile. No RETURNING: sqlx hands each result
+        // row from its SQLite thread on its own, a wake-up each, on the connection every
+        // accepted message waits for; the read below finds the rows by their lease.
         let claimed = sqlx::query(
             "UPDATE deliveries SET status = 3, run_at = ?1 + ?2, lease = ?3, attempts = attempts + 1 - manual, updated_at = ?1 \
-             WHERE id IN (SELECT value FROM json_each(?4)) AND run_at <= ?1 \
-             RETURNING id",
+             WHERE id IN (SELECT value FROM json_each(?4)) AND run_at <= ?1",
         )
         .bind(now)
         .bind(lease_ms)
         .bind(&lease)
         .bind(to_json(&due))
-        .fetch_all(&mut *self.writer.conn().await?)
+        .execute(&mut *self.writer.conn().await?)
         .await
         .map_err(map_err)?;
-        if claimed.is_empty() {
+        if claimed.rows_affected() == 0 {
             return Ok(Vec::new());
         }
         // By primary key: `lease` has no index, and a scan of it grew with the table.
-        let ids: Vec<i64> = claimed.iter().map(|r| r.get::<i64, _>(0)).collect();
+        // The update has committed, so a reader sees it.
         let sql = format!(
             "SELECT d.id AS d_id, d.attempts AS d_attempts, d.manual AS d_manual, d.holds_slot AS d_holds_slot, {MESSAGE_COLS}, {ENDPOINT_COLS} \
              FROM deliveries d JOIN messages m ON m.seq = d.msg_seq JOIN endpoints e ON e.seq = d.endpoint_seq \
-             WHERE d.id IN (SELECT value FROM json_each(?))"
+             WHERE d.id IN (SELECT value FROM json_each(?)) AND d.lease = ?"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(to_json(&ids))
+            .bind(to_json(&due))
+            .bind(&lease)
             .fetch_all(&self.reader)
             .await
             .map_err(map_err)?;
