@@ -143,12 +143,7 @@ impl GroupCommit {
             let mut pace = Pace::default();
             while let Some((queued_at, first)) = rx.recv().await {
                 let mut ops = vec![first];
-                while ops.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok((_, op)) => ops.push(op),
-                        Err(_) => break,
-                    }
-                }
+                take_queued(&mut ops, &mut rx);
                 // At modest rates attempt records alone wait a moment for a message to
                 // share its commit.
                 if pace.rides() && ops.iter().all(|op| matches!(op, Op::Complete(..))) {
@@ -156,13 +151,7 @@ impl GroupCommit {
                 }
                 // Under load a small batch waits a moment for more (see `Pace`).
                 if let Some(linger) = pace.linger(ops.len()) {
-                    let until = tokio::time::Instant::now() + linger;
-                    while ops.len() < LINGER_BATCH {
-                        match tokio::time::timeout_at(until, rx.recv()).await {
-                            Ok(Some((_, op))) => ops.push(op),
-                            _ => break,
-                        }
-                    }
+                    gather(&mut ops, &mut rx, linger, |_| false).await;
                 }
                 let started = Instant::now();
                 metrics::histogram!("skyhook_group_commit_wait_seconds")
@@ -215,25 +204,43 @@ impl GroupCommit {
 /// those commits were most of the server's CPU. Messages never wait here: a client is
 /// waiting on them.
 async fn ride_along(ops: &mut Vec<Op>, rx: &mut mpsc::Receiver<Queued>) {
-    let until = tokio::time::Instant::now() + RIDE_MAX;
-    while ops.len() < LINGER_BATCH {
-        match tokio::time::timeout_at(until, rx.recv()).await {
-            Ok(Some((_, op))) => {
-                let message = matches!(op, Op::Message(..));
-                ops.push(op);
-                if message {
-                    break;
-                }
-            }
-            _ => return,
-        }
+    if gather(ops, rx, RIDE_MAX, |op| matches!(op, Op::Message(..))).await {
+        take_queued(ops, rx);
     }
+}
+
+/// Adds what is queued now to `ops`, up to [`MAX_BATCH`].
+fn take_queued(ops: &mut Vec<Op>, rx: &mut mpsc::Receiver<Queued>) {
     while ops.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok((_, op)) => ops.push(op),
             Err(_) => break,
         }
     }
+}
+
+/// Adds what arrives within `wait` to `ops` until they are [`LINGER_BATCH`] or an op
+/// `ends` the wait; whether the wait ended before its time.
+async fn gather(
+    ops: &mut Vec<Op>,
+    rx: &mut mpsc::Receiver<Queued>,
+    wait: Duration,
+    ends: impl Fn(&Op) -> bool,
+) -> bool {
+    let until = tokio::time::Instant::now() + wait;
+    while ops.len() < LINGER_BATCH {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some((_, op))) => {
+                let end = ends(&op);
+                ops.push(op);
+                if end {
+                    return true;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 async fn run<F, Fut>(ops: Vec<Op>, apply: &F)
