@@ -301,7 +301,10 @@ impl Script {
     }
 
     /// Binds the next statement's next `?`.
-    fn bind(&mut self, value: i64) -> Result<()> {
+    fn bind<T>(&mut self, value: T) -> Result<()>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + 'static,
+    {
         self.args
             .add(value)
             .map_err(|e| StoreError::Internal(e.to_string()))
@@ -322,9 +325,7 @@ impl Script {
             return Ok(());
         }
         let rows: Vec<R> = items.iter().map(row).collect();
-        self.args
-            .add(to_json(&rows))
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.bind(to_json(&rows))?;
         let fields: Vec<String> = (0..columns.len()).map(|i| format!("value->>{i}")).collect();
         self.push(&format!(
             "WITH v({}) AS (SELECT {} FROM jsonb_each(?)) {body}",
@@ -481,11 +482,8 @@ impl Script {
     fn outcome(&mut self, msgs: &[&Message], done: &[Completion]) -> Result<()> {
         let msg_ids: Vec<&str> = msgs.iter().map(|m| m.id.as_str()).collect();
         let attempt_ids: Vec<&str> = done.iter().map(|(_, a, _)| a.id.as_str()).collect();
-        for ids in [msg_ids, attempt_ids] {
-            self.args
-                .add(to_json(&ids))
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
-        }
+        self.bind(to_json(&msg_ids))?;
+        self.bind(to_json(&attempt_ids))?;
         self.push(
             "SELECT (SELECT n FROM routing_version) AS routing_version, \
              (SELECT json_group_array(json_array(m.id, m.seq, d.endpoint_seq, d.id)) FROM messages m \

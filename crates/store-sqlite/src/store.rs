@@ -548,10 +548,11 @@ impl Store for SqliteStore {
         .map_err(map_err)?;
         let first = due.first().map(|&(_, run_at)| run_at);
         self.skip_busy.scanned(busy_endpoints, start, now, first);
-        let due: Vec<i64> = due.into_iter().map(|(id, _)| id).collect();
         if due.is_empty() {
             return Ok(Vec::new());
         }
+        // The ids go to the update, then to the read of what it leased.
+        let due_json = to_json(&due.iter().map(|&(id, _)| id).collect::<Vec<i64>>());
         // Leased rows are due when the lease runs out, so `run_at` fences against
         // another claim that leased one meanwhile. No RETURNING: sqlx hands each result
         // row from its SQLite thread on its own, a wake-up each, on the connection every
@@ -563,7 +564,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(lease_ms)
         .bind(&lease)
-        .bind(to_json(&due))
+        .bind(&due_json)
         .execute(&mut *self.writer.conn().await?)
         .await
         .map_err(map_err)?;
@@ -578,7 +579,7 @@ impl Store for SqliteStore {
              WHERE d.id IN (SELECT value FROM json_each(?)) AND d.lease = ?"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(to_json(&due))
+            .bind(&due_json)
             .bind(&lease)
             .fetch_all(&self.reader)
             .await
