@@ -1,5 +1,6 @@
 //! The outbound HTTP client and one delivery attempt.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,9 @@ use crate::guard::{Blocked, GuardedResolver, Policy, check_url};
 
 /// At most this much of an answer is stored with the attempt.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Endpoint URLs kept parsed; past this many the cache starts over.
+const MAX_PARSED_URLS: usize = 4096;
 
 /// What one attempt produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +45,11 @@ pub struct Sender {
     user_agent: HeaderValue,
     /// Listen sessions of this process, for `skyhook-listen://` endpoints.
     listen: crate::listen::Hub,
+    /// Endpoint URLs by their text, parsed and allowed by `policy`: parsing one per
+    /// attempt (with its IDNA mapping of the host) was about 5% of the server's
+    /// instructions per delivery. A URL's text is all its parse depends on, so an
+    /// endpoint whose URL changes simply looks up its new text.
+    urls: Arc<std::sync::Mutex<HashMap<String, url::Url>>>,
 }
 
 impl Sender {
@@ -78,6 +87,7 @@ impl Sender {
             timeout,
             user_agent,
             listen: crate::listen::Hub::default(),
+            urls: Arc::default(),
         })
     }
 
@@ -168,8 +178,7 @@ impl Sender {
         msg: &Message,
         now: Millis,
     ) -> Result<(u16, String, Option<Duration>), String> {
-        let url = url::Url::parse(&endpoint.url).map_err(|e| format!("invalid URL: {e}"))?;
-        check_url(&self.policy, &url).map_err(|e| e.to_string())?;
+        let url = self.checked_url(&endpoint.url)?;
         let mut resp = self
             .client
             .post(url)
@@ -206,6 +215,22 @@ impl Sender {
             String::from_utf8_lossy(&body).into_owned(),
             retry_after,
         ))
+    }
+
+    /// `text` parsed, if it is a URL the policy allows (before DNS: the resolver checks
+    /// the addresses of a host name when connecting).
+    fn checked_url(&self, text: &str) -> Result<url::Url, String> {
+        if let Some(url) = self.urls.lock().expect("not poisoned").get(text) {
+            return Ok(url.clone());
+        }
+        let url = url::Url::parse(text).map_err(|e| format!("invalid URL: {e}"))?;
+        check_url(&self.policy, &url).map_err(|e| e.to_string())?;
+        let mut urls = self.urls.lock().expect("not poisoned");
+        if urls.len() >= MAX_PARSED_URLS {
+            urls.clear();
+        }
+        urls.insert(text.to_owned(), url.clone());
+        Ok(url)
     }
 
     /// A clear reason for a failed request: blocked, timeout, connect error, …
@@ -250,6 +275,39 @@ fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sender(policy: Policy) -> Sender {
+        Sender::new(policy, Duration::from_secs(1), None).unwrap()
+    }
+
+    #[test]
+    fn a_url_is_parsed_once_and_a_refused_one_never_kept() {
+        let s = sender(Policy::default());
+        let url = "https://hooks.example.com/a?b=1";
+        assert_eq!(s.checked_url(url).unwrap().as_str(), url);
+        assert_eq!(s.checked_url(url).unwrap().as_str(), url);
+        assert_eq!(s.urls.lock().unwrap().len(), 1);
+        for refused in ["http://127.0.0.1/x", "ftp://example.com/", "not a url"] {
+            assert!(s.checked_url(refused).is_err(), "{refused}");
+            assert!(s.checked_url(refused).is_err(), "{refused}, asked again");
+        }
+        assert_eq!(s.urls.lock().unwrap().len(), 1);
+        // Another policy, another verdict: the cache is the sender's own.
+        let dev = sender(Policy {
+            allow_loopback: true,
+            ..Policy::default()
+        });
+        assert!(dev.checked_url("http://127.0.0.1/x").is_ok());
+    }
+
+    #[test]
+    fn the_url_cache_starts_over_when_full() {
+        let s = sender(Policy::default());
+        for n in 0..=MAX_PARSED_URLS {
+            s.checked_url(&format!("https://example.com/{n}")).unwrap();
+        }
+        assert_eq!(s.urls.lock().unwrap().len(), 1);
+    }
 
     #[test]
     fn retry_after_takes_seconds_or_a_date() {
