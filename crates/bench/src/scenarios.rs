@@ -516,7 +516,7 @@ async fn latency(
     let counter = Arc::new(AtomicU64::new(0));
     let progress = progress(ctx.rx.clone(), counter.clone(), total);
     // Per node its API and the message URL on it, taken round-robin.
-    let targets: Vec<(Api, Arc<reqwest::Url>)> = (0..ctx.apis.len())
+    let targets: Vec<(Api, Arc<crate::server::MessageUrl>)> = (0..ctx.apis.len())
         .map(|i| {
             let api = ctx.load_api(i);
             Ok((api.clone(), Arc::new(api.message_url(&app)?)))
