@@ -10,7 +10,7 @@
 //! The script gives back two rows whatever the batch's size (see `Script::outcome`):
 //! sqlx hands result rows from its thread one at a time, a wake-up each.
 //!
-//! Each statement takes its rows as one JSON array (read with `jsonb_each`), so its SQL
+//! Each statement takes its rows as one JSONB array (read with `jsonb_each`), so its SQL
 //! is the same whatever the batch's size: the few scripts there are stay prepared.
 //! Statements with one `(?, …)` group per row had to be prepared for nearly every batch
 //! under load, which took a third of the SQLite thread's time in `e2e`.
@@ -27,6 +27,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, Row};
 use tokio::sync::MutexGuard;
 
+use crate::jsonb::{self, Cell};
 use crate::rows::{self, ENDPOINT_COLS};
 use crate::{Slot, Writer, map_err, store::to_json};
 
@@ -310,23 +311,22 @@ impl Script {
             .map_err(|e| StoreError::Internal(e.to_string()))
     }
 
-    /// `WITH v(columns) AS (rows of `items`) ` + `body`, the rows bound as one JSON array
-    /// of arrays (one per item, as `row` gives it, its fields in `columns`' order). `->>`
-    /// gives each field back as an SQL value: text unquoted, numbers as numbers, null as
-    /// NULL.
-    fn rows<'a, T, R: serde::Serialize>(
+    /// `WITH v(columns) AS (rows of `items`) ` + `body`, the rows bound as one JSONB
+    /// array of arrays (one per item, as `row` gives it, its cells in `columns`' order;
+    /// see [`jsonb`]). `->>` gives each field back as an SQL value: text as text,
+    /// integers as integers, null as NULL, booleans as 1 and 0.
+    fn rows<'a, T, const N: usize>(
         &mut self,
-        columns: &[&str],
+        columns: &[&str; N],
         body: &str,
         items: &'a [T],
-        row: impl Fn(&'a T) -> R,
+        row: impl Fn(&'a T) -> [Cell<'a>; N],
     ) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
-        let rows: Vec<R> = items.iter().map(row).collect();
-        self.bind(to_json(&rows))?;
-        let fields: Vec<String> = (0..columns.len()).map(|i| format!("value->>{i}")).collect();
+        self.bind(jsonb::rows(items.iter().map(row)))?;
+        let fields: Vec<String> = (0..N).map(|i| format!("value->>{i}")).collect();
         self.push(&format!(
             "WITH v({}) AS (SELECT {} FROM jsonb_each(?)) {body}",
             columns.join(", "),
@@ -360,16 +360,16 @@ impl Script {
              SELECT * FROM v WHERE true ON CONFLICT DO NOTHING",
             &live,
             |m| {
-                (
-                    &m.id,
-                    &m.app_id,
-                    &m.event_id,
-                    &m.event_type,
-                    &m.payload,
-                    to_json(&m.channels),
-                    to_json(&m.tags),
-                    m.created_at,
-                )
+                [
+                    (&m.id).into(),
+                    (&m.app_id).into(),
+                    m.event_id.as_ref().into(),
+                    (&m.event_type).into(),
+                    (&m.payload).into(),
+                    to_json(&m.channels).into(),
+                    to_json(&m.tags).into(),
+                    m.created_at.into(),
+                ]
             },
         )?;
         let (queued, deliveries) = route(msgs, &routes.endpoints, handoff);
@@ -383,15 +383,15 @@ impl Script {
             &deliveries,
             |d| {
                 let row = d.row(lease);
-                (
-                    &d.msg.id,
-                    routes.endpoint_seqs[&d.endpoint.id],
-                    row.run_at,
-                    row.updated_at,
-                    row.status.code(),
-                    row.lease,
-                    row.attempts,
-                )
+                [
+                    (&d.msg.id).into(),
+                    routes.endpoint_seqs[&d.endpoint.id].into(),
+                    row.run_at.into(),
+                    row.updated_at.into(),
+                    row.status.code().into(),
+                    row.lease.into(),
+                    row.attempts.into(),
+                ]
             },
         )?;
         Ok((queued, deliveries))
@@ -423,18 +423,18 @@ impl Script {
              FROM v JOIN deliveries d ON d.id = v.delivery AND d.lease = v.lease",
             done,
             |(c, a, _)| {
-                (
-                    &a.id,
-                    c.delivery_id,
-                    &c.lease,
-                    &a.url,
-                    a.status.code(),
-                    a.response_status_code,
-                    &a.response,
-                    a.response_duration_ms,
-                    a.trigger_type as i64,
-                    a.created_at,
-                )
+                [
+                    (&a.id).into(),
+                    c.delivery_id.into(),
+                    (&c.lease).into(),
+                    (&a.url).into(),
+                    a.status.code().into(),
+                    a.response_status_code.into(),
+                    (&a.response).into(),
+                    a.response_duration_ms.into(),
+                    (a.trigger_type as i64).into(),
+                    a.created_at.into(),
+                ]
             },
         )?;
         self.rows(
@@ -444,13 +444,13 @@ impl Script {
             done,
             |(fence, attempt, outcome)| {
                 let (status, run_at) = outcome.next_state();
-                (
-                    fence.delivery_id,
-                    &fence.lease,
-                    status.code(),
-                    run_at,
-                    attempt.created_at,
-                )
+                [
+                    fence.delivery_id.into(),
+                    (&fence.lease).into(),
+                    status.code().into(),
+                    run_at.into(),
+                    attempt.created_at.into(),
+                ]
             },
         )?;
         // Only if that latest attempt was recorded, i.e. its lease held.
@@ -463,12 +463,12 @@ impl Script {
              AND EXISTS (SELECT 1 FROM attempts WHERE attempts.id = v.attempt)",
             &latest,
             |(_, attempt, outcome)| {
-                (
-                    &attempt.endpoint_id,
-                    &attempt.id,
-                    outcome.is_success(),
-                    attempt.created_at,
-                )
+                [
+                    (&attempt.endpoint_id).into(),
+                    (&attempt.id).into(),
+                    outcome.is_success().into(),
+                    attempt.created_at.into(),
+                ]
             },
         )
     }

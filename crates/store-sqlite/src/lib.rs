@@ -27,6 +27,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 mod batch;
+mod jsonb;
 #[cfg(test)]
 mod migration_tests;
 mod quotations;
