@@ -1,15 +1,18 @@
 //! SSRF guard: deliveries go only to public addresses unless an operator allows more.
 //!
-//! Two layers, because reqwest never calls a custom resolver for IP-literal hosts:
+//! Two layers, because hyper's connector never calls a resolver for IP-literal hosts:
 //! [`check_url`] judges literal addresses before every attempt, and [`GuardedResolver`]
-//! resolves names once and hands reqwest only the allowed addresses, so the address
-//! checked is the address connected to (no DNS-rebinding window).
+//! resolves names once and hands the connector only the allowed addresses, so the
+//! address checked is the address connected to (no DNS-rebinding window).
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use hyper_util::client::legacy::connect::dns::Name;
 use ipnet::IpNet;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Which non-public destinations are allowed.
 #[derive(Debug, Clone, Default)]
@@ -118,25 +121,42 @@ pub fn check_url(policy: &Policy, url: &url::Url) -> Result<(), Blocked> {
 #[derive(Debug, Clone)]
 pub struct GuardedResolver(pub Arc<Policy>);
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.0.clone();
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = all
-                .iter()
-                .copied()
-                .filter(|a| policy.allows(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                let shown = all
-                    .first()
-                    .map_or(host.clone(), |a| format!("{host} ({})", a.ip()));
-                return Err(Box::new(Blocked(shown)) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
+/// What resolving gives the connector: the allowed addresses, or why there are none.
+pub type Resolved =
+    Result<std::vec::IntoIter<SocketAddr>, Box<dyn std::error::Error + Send + Sync>>;
+
+impl GuardedResolver {
+    /// The allowed addresses of `host` (port 0: the connector sets the URL's).
+    pub async fn resolve(&self, host: &str) -> Resolved {
+        let all: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+        let allowed: Vec<SocketAddr> = all
+            .iter()
+            .copied()
+            .filter(|a| self.0.allows(a.ip()))
+            .collect();
+        if allowed.is_empty() {
+            let shown = all
+                .first()
+                .map_or(host.to_string(), |a| format!("{host} ({})", a.ip()));
+            return Err(Box::new(Blocked(shown)));
+        }
+        Ok(allowed.into_iter())
+    }
+}
+
+/// The connector's resolver (hyper-util takes any such service).
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Resolved> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.resolve(name.as_str()).await })
     }
 }
 
@@ -198,20 +218,15 @@ mod tests {
     async fn the_resolver_drops_private_answers() {
         let r = GuardedResolver(Arc::new(Policy::default()));
         let err = r
-            .resolve("localhost".parse().unwrap())
+            .resolve("localhost")
             .await
-            .err()
-            .expect("localhost is private");
+            .expect_err("localhost is private");
         assert!(err.to_string().contains("blocked destination"));
         let dev = GuardedResolver(Arc::new(Policy {
             allow_loopback: true,
             ..Default::default()
         }));
-        let addrs: Vec<_> = dev
-            .resolve("localhost".parse().unwrap())
-            .await
-            .unwrap()
-            .collect();
+        let addrs: Vec<_> = dev.resolve("localhost").await.unwrap().collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
     }
 }
