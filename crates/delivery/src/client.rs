@@ -62,7 +62,8 @@ pub enum ClientError {
 ///
 /// hyper-util's client, not reqwest: reqwest parsed each request's URL twice more (its
 /// redirect policy, its response) and wrapped it in redirect and retry layers a
-/// delivery never uses, about 5% of the server's instructions per delivery.
+/// delivery never uses, about a third of an attempt's instructions (docs/BENCHMARKS.md,
+/// session 13).
 #[derive(Clone)]
 pub struct Sender {
     client: Client,
