@@ -462,7 +462,8 @@ async fn https_only_refuses_plain_http_endpoints() {
 }
 
 /// A TLS receiver on 127.0.0.1 whose certificate (for `localhost`) is signed by a fresh
-/// test CA; returns its URL and the CA's PEM.
+/// test CA, offering HTTP/2 and HTTP/1.1 by ALPN; it answers with the HTTP version the
+/// request came in. Returns its URL and the CA's PEM.
 async fn tls_receiver() -> (String, String) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
@@ -481,7 +482,8 @@ async fn tls_receiver() -> (String, String) {
     .await
     .unwrap();
     let handle: axum_server::Handle<std::net::SocketAddr> = axum_server::Handle::new();
-    let app = axum::Router::new().fallback(|| async { "ok" });
+    let app = axum::Router::new()
+        .fallback(|req: axum::extract::Request| async move { format!("{:?}", req.version()) });
     let server =
         axum_server::bind_rustls("127.0.0.1:0".parse().unwrap(), config).handle(handle.clone());
     tokio::spawn(async move { server.serve(app.into_make_service()).await.unwrap() });
@@ -504,7 +506,10 @@ async fn https_deliveries_trust_an_extra_ca_only_when_configured() {
     api.endpoint(&app, json!({"url": url})).await;
     let msg = api.message(&app, "a.b", json!({})).await;
     let dest = settled(&api, &app, &msg).await;
-    assert_eq!(dest[0]["status"], 0, "{:?}", api.attempts(&app, &msg).await);
+    let attempts = api.attempts(&app, &msg).await;
+    assert_eq!(dest[0]["status"], 0, "{attempts:?}");
+    // HTTP/2 when the receiver offers it: the client negotiates it by ALPN.
+    assert_eq!(attempts[0]["response"], "HTTP/2.0", "{attempts:?}");
 
     let plain = Server::start(ServerOpts::dev().env("SKYHOOK_RETRY_SCHEDULE", "")).await;
     let api = plain.api();
