@@ -211,13 +211,26 @@ impl Store for PgStore {
         Ok(())
     }
 
+    /// Deletes the application with everything of it. Its messages' attempts and
+    /// deliveries first, by hand: their references to messages are not checked by the
+    /// database (migration 0007). Holding the application's row keeps any message from
+    /// being added meanwhile (its reference check waits for the row, then fails), so
+    /// none is left behind; the rest (messages, endpoints, quotations) cascades.
     async fn delete_app(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM applications WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for sql in [
+            "SELECT 1 FROM applications WHERE id = $1 FOR UPDATE",
+            "DELETE FROM attempts WHERE msg_id IN (SELECT id FROM messages WHERE app_id = $1)",
+            "DELETE FROM deliveries WHERE msg_id IN (SELECT id FROM messages WHERE app_id = $1)",
+            "DELETE FROM applications WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn create_event_type(&self, et: &EventType) -> Result<()> {

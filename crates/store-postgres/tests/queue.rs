@@ -414,6 +414,35 @@ async fn endpoint_health_follows_recorded_attempts_only() {
     assert_eq!(failing_since().await, None);
 }
 
+#[tokio::test]
+async fn deleting_an_application_leaves_nothing_of_it_behind() {
+    let Some(db) = Db::new().await else { return };
+    let store = queued(&db, 3).await;
+    let claimed = store.claim_due(2_000, 10, 30_000, &[]).await.unwrap();
+    for c in &claimed[..2] {
+        let done = attempt(&c.message.id, 5_000);
+        assert!(store.complete(c, &done, Outcome::Success).await.unwrap());
+    }
+    let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+    assert_eq!(rows_of_each(&mut conn).await, [3, 3, 2, 1], "before");
+    store.delete_app("app_1").await.unwrap();
+    assert_eq!(rows_of_each(&mut conn).await, [0, 0, 0, 0], "after");
+}
+
+/// Rows in messages, deliveries, attempts and endpoints.
+async fn rows_of_each(conn: &mut sqlx::PgConnection) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for table in ["messages", "deliveries", "attempts", "endpoints"] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let n = sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        counts.push(n);
+    }
+    counts
+}
+
 /// Admits the first deliveries (`left` of them); counts the refusals it is told of.
 struct FirstN {
     left: AtomicUsize,
