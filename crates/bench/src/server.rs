@@ -226,8 +226,9 @@ impl DataDir {
 pub struct Api {
     http: reqwest::Client,
     /// Message sends to a plain-HTTP server: hyper's pooled client without reqwest's
-    /// layers, which parsed each request's URL twice (redirect policy, response): about
-    /// a fifth of the bench's instructions per send, on the box the server shares.
+    /// layers, which parsed each request's URL twice (redirect policy, response). A send
+    /// cost about 49,000 instructions through reqwest and 19,000 through this (callgrind),
+    /// on the box the server shares.
     plain: PlainClient,
     base: String,
     auth: HeaderValue,
